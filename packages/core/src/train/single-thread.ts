@@ -1,0 +1,68 @@
+import { DEFAULTS } from '../defaults.js';
+import { Workspace } from '../model/workspace.js';
+import type { Tensor } from '../tensor.js';
+import type { ShardStats, StepJob } from './gradient.js';
+import { evaluateRows, forwardRows } from './inference.js';
+import type { Strategy, StepRequest, TrainingSetup } from './strategy.js';
+import { type BlockSum, shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
+
+/** Everything on the calling thread: the whole tree is one block. */
+export class SingleThreadStrategy implements Strategy {
+  readonly name = 'single-thread';
+  #setup: TrainingSetup | undefined;
+  #train: Workspace | undefined;
+  #infer: Workspace | undefined;
+  #order: Int32Array | null = null;
+
+  async prepare(setup: TrainingSetup): Promise<void> {
+    this.#setup = setup;
+    const span = treeSpan(shardCount(setup.maxBatchSize, setup.microBatch));
+    this.#train = Workspace.create(setup.network, setup.params, { capacity: setup.microBatch, training: true, gradSlots: slotsForBlock(span) });
+  }
+
+  async setOrder(order: Int32Array | null): Promise<void> {
+    this.#order = order;
+  }
+
+  async computeGradient(request: StepRequest): Promise<BlockSum> {
+    const s = this.#prepared();
+    const job: StepJob = {
+      x: s.x, y: s.y, indices: this.#order, batchStart: request.batchStart, batchSize: request.batchSize,
+      microBatch: s.microBatch, seed: s.seed, step: request.step, loss: s.loss, fuseSoftmax: s.fuseSoftmax,
+    };
+    const span = treeSpan(shardCount(request.batchSize, s.microBatch));
+    return sumBlock(this.#train!, job, 0, span)!;
+  }
+
+  async evaluate(x: Tensor, y: Tensor): Promise<ShardStats> {
+    const s = this.#prepared();
+    return evaluateRows(this.#inference(), x, y, s.loss, s.fuseSoftmax, 0, x.shape[0]);
+  }
+
+  async predict(x: Tensor): Promise<Float32Array> {
+    const ws = this.#inference();
+    const out = new Float32Array(x.shape[0] * ws.network.outputSize);
+    forwardRows(ws, x, 0, x.shape[0], out);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.#train = undefined;
+    this.#infer = undefined;
+  }
+
+  #prepared(): TrainingSetup {
+    if (!this.#setup) throw new Error('strategy used before prepare()');
+    return this.#setup;
+  }
+
+  #inference(): Workspace {
+    const s = this.#prepared();
+    this.#infer ??= Workspace.create(s.network, s.params, { capacity: DEFAULTS.inferenceChunk, training: false, gradSlots: 0 });
+    return this.#infer;
+  }
+}
+
+export function singleThread(): Strategy {
+  return new SingleThreadStrategy();
+}
