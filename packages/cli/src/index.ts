@@ -1,1 +1,1 @@
-export {};
+export { main, cnnProgram } from './cnn.js';

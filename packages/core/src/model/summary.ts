@@ -8,12 +8,13 @@ function formatShape(shape: readonly number[]): string {
   return `(None, ${shape.join(', ')})`;
 }
 
+/** Keras' print_row: each field cut at its stop, with at least one space before the next field. */
 function row(fields: string[], stops: number[]): string {
   let line = '';
-  fields.forEach((f, i) => {
-    const start = i === 0 ? 0 : stops[i - 1];
-    line = line.padEnd(start) + (i === 0 ? ' ' : '') + f;
-    if (line.length > stops[i]) line = line.slice(0, stops[i]);
+  fields.forEach((field, i) => {
+    if (i > 0) line = line.slice(0, -1) + ' ';
+    line = (line + (i === 0 ? ' ' : '') + field).slice(0, stops[i]);
+    line = line.padEnd(stops[i]);
   });
   return line.trimEnd();
 }
