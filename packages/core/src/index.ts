@@ -3,7 +3,7 @@
  */
 export { DEFAULTS } from './defaults.js';
 export { CnnError } from './errors.js';
-export { Tensor, tensor, scalar, zeros, type DType, type NestedArray } from './tensor.js';
+export { Tensor, tensor, scalar, zeros, byteLut, type DType, type NestedArray, type TensorStorage } from './tensor.js';
 export { type Shape, sizeOf } from './shape.js';
 
 export { layers, layerFromConfig, Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, MaxPooling2D, MinPooling2D } from './layers/index.js';
@@ -11,7 +11,7 @@ export type { Layer, LayerIO, ParamSpec, PassContext } from './layers/layer.js';
 export { losses, resolveLoss, type Loss } from './losses/index.js';
 export { optimizers, resolveOptimizer, Adam, RMSprop, SGD, type Optimizer } from './optimizers/index.js';
 
-export { Sequential, type CompileArgs, type FitArgs, type PredictArgs, type SequentialArgs } from './model/sequential.js';
+export { Sequential, layersFromTopology, networkFromTopology, type CompileArgs, type FitArgs, type PredictArgs, type SequentialArgs } from './model/sequential.js';
 export { Network, type ParamEntry } from './model/network.js';
 export { Workspace, type WorkspaceOptions } from './model/workspace.js';
 export { saveModel, loadModel, writeFileAtomic, MODEL_FORMAT, type SavedModel, type SaveOptions } from './model/io.js';
@@ -27,6 +27,7 @@ export { fitLoop, statsToLogs, type FitLoopOptions, type TrainableState } from '
 export { History, type Callbacks, type Logs } from './train/callbacks.js';
 export { SingleThreadStrategy, singleThread } from './train/single-thread.js';
 export type { Strategy, StepRequest, TrainingSetup } from './train/strategy.js';
+export { applyUpdate } from './train/update.js';
 export { forwardRows, evaluateRows } from './train/inference.js';
 export { gatherInputs, gatherTargets, validateInputs, validateTargets } from './train/batch.js';
 

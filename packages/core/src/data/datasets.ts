@@ -100,7 +100,7 @@ function loadSplit(dir: string, imagesName: string, labelsName: string): Split {
   const [n, h, w] = images.shape;
   check(n === labels.shape[0], 'CNN_ERR_BAD_DATASET', () =>
     `${imagesPath} has ${n} images but ${labelsPath} has ${labels.shape[0]} labels; expected one label per image`);
-  const y = new Int32Array(n);
+  const y = new Int32Array(new SharedArrayBuffer(n * 4));
   y.set(labels.data);
   return { x: new Tensor(images.data, [n, h, w, 1], 'float32', PIXEL_SCALE), y: new Tensor(y, [n], 'int32') };
 }

@@ -22,7 +22,7 @@ export interface IdxArray {
 interface IdxType {
   dtype: IdxDType;
   bytes: number;
-  view: (buffer: ArrayBuffer) => IdxData;
+  view: (buffer: ArrayBufferLike) => IdxData;
 }
 
 const IDX_TYPES: ReadonlyMap<number, IdxType> = new Map([
@@ -124,12 +124,16 @@ function checkDataLength(actual: number, shape: number[], type: IdxType, headerB
     `${source}: ${actual - expected} trailing bytes: ${claim()}; expected the data to end the file`);
 }
 
-/** Copies the values out of the file's buffer and converts them from big-endian to host order. */
+/**
+ * Copies the values out of the file's buffer into shared memory (so worker threads read the data set
+ * in place, one copy per host) and converts them from big-endian to host order.
+ */
 function readValues(raw: Uint8Array, headerBytes: number, type: IdxType): IdxData {
-  // new Uint8Array(view) copies; Buffer#slice (raw is often a Buffer) would not.
-  const bytes = new Uint8Array(raw.subarray(headerBytes));
+  const body = raw.subarray(headerBytes);
+  const bytes = new Uint8Array(new SharedArrayBuffer(body.length));
+  bytes.set(body);
   if (type.bytes > 1 && HOST_IS_LITTLE_ENDIAN) swapBytes(bytes, type.bytes);
-  return type.view(bytes.buffer as ArrayBuffer);
+  return type.view(bytes.buffer);
 }
 
 /** Reverses the bytes of every `width`-byte element in place (big-endian <-> little-endian). */

@@ -50,7 +50,7 @@ export interface FitArgs {
   microBatchSize?: number;
   /** Stop after this many optimizer steps in total. */
   maxSteps?: number;
-  /** Where the arithmetic runs (default: this thread). */
+  /** Where the arithmetic runs (default: this thread); fit closes it when done. */
   strategy?: Strategy;
 }
 
@@ -157,7 +157,8 @@ export class Sequential {
       throw new CnnError('CNN_ERR_BAD_CONFIG', `${loss.name} needs at least 2 outputs, the model has ${network.outputSize}`);
     }
     const fuseSoftmax = canFuseSoftmax(loss, network.layers[network.layers.length - 1].finalActivation);
-    const arena = Arena.create(Math.max(1, optimizer.slotNames.length) * network.paramCount * 4 + 64 * optimizer.slotNames.length);
+    // Shared, like the parameters, so worker threads can apply the update to their ranges in place.
+    const arena = Arena.create(Math.max(1, optimizer.slotNames.length) * (network.paramCount * 4 + 64), true);
     const slots = optimizer.slotNames.map((s) => arena.f32(network.paramCount, `optimizer/${s}`));
     this.#compiled = { optimizer, loss, metrics, fuseSoftmax, slots };
     this.iterations = 0;
@@ -224,7 +225,6 @@ export class Sequential {
     const seed = nonNegativeInt('fit.seed', a.seed ?? this.seed);
     const callbacks = a.callbacks === undefined ? [] : Array.isArray(a.callbacks) ? [...a.callbacks] : [a.callbacks];
     if (a.verbose === 1) callbacks.push(consoleLogger(epochs));
-    const ownStrategy = a.strategy === undefined;
     const strategy = a.strategy ?? singleThread();
     const state = this.#trainableState(compiled);
     try {
@@ -234,7 +234,7 @@ export class Sequential {
       });
     } finally {
       this.iterations = state.iterations;
-      if (ownStrategy) await strategy.close();
+      await strategy.close();
     }
   }
 
@@ -275,6 +275,39 @@ export class Sequential {
     const out = new Float32Array(x.shape[0] * network.outputSize);
     forwardRows(this.#inferenceWorkspace(), x, 0, x.shape[0], out);
     return new Tensor(out, [x.shape[0], ...network.outputShape]);
+  }
+
+  /** predict on a strategy (e.g. all cores: `await model.predictAsync(x, { strategy: threads() })`). */
+  async predictAsync(x: Tensor, args: { strategy?: Strategy } = {}): Promise<Tensor> {
+    const network = this.network;
+    validateInputs(network, x, 'predictAsync');
+    const out = await this.#onStrategy(args.strategy, (s) => s.predict(x), false);
+    return new Tensor(out, [x.shape[0], ...network.outputShape]);
+  }
+
+  /** evaluate on a strategy; resolves to the summed loss, correct count and sample count. */
+  async evaluateAsync(x: Tensor, y: Tensor, args: { strategy?: Strategy } = {}): Promise<ShardStats> {
+    const compiled = this.#requireCompiled('evaluateAsync');
+    validateInputs(this.network, x, 'evaluateAsync');
+    validateTargets(this.network, compiled.loss, x, y, 'evaluateAsync');
+    return this.#onStrategy(args.strategy, (s) => s.evaluate(x, y), true);
+  }
+
+  /** Runs inference work on a strategy prepared without a training set, and closes it. */
+  async #onStrategy<T>(strategy: Strategy | undefined, work: (s: Strategy) => Promise<T>, needsLoss: boolean): Promise<T> {
+    const s = strategy ?? singleThread();
+    const compiled = needsLoss ? this.#requireCompiled('evaluate') : this.#compiled;
+    const loss = compiled?.loss ?? resolveLoss('mse');
+    const optimizer = compiled?.optimizer ?? resolveOptimizer('sgd');
+    await s.prepare({
+      network: this.network, modelConfig: this.toJSON(), params: this.params, loss, fuseSoftmax: compiled?.fuseSoftmax ?? false,
+      optimizer, slots: compiled?.slots ?? [], microBatch: 1, maxBatchSize: 1, seed: this.seed, x: null, y: null,
+    });
+    try {
+      return await work(s);
+    } finally {
+      await s.close();
+    }
   }
 
   #metricValues(loss: number, acc: number): number | number[] {
@@ -357,19 +390,28 @@ export class Sequential {
 
   /** Rebuilds a model (fresh weights from `seed`) from toJSON()'s output or a Keras/TF.js topology. */
   static fromConfig(topology: unknown, seed?: number): Sequential {
-    const t = topology as { className?: string; class_name?: string; config?: { name?: string; layers?: unknown[] } | unknown[] };
-    const className = t?.className ?? t?.class_name;
-    if (className !== 'Sequential') throw new CnnError('CNN_ERR_BAD_MODEL', `Only Sequential models are supported, got ${JSON.stringify(className)}`);
-    const config = Array.isArray(t.config) ? { layers: t.config } : (t.config ?? {});
-    if (!Array.isArray(config.layers) || config.layers.length === 0) throw new CnnError('CNN_ERR_BAD_MODEL', 'The model config has no layers');
-    const model = new Sequential({ name: (config as { name?: string }).name, seed });
-    for (const entry of config.layers) {
-      const layer = layerFromConfig(entry as never);
-      model.add(layer);
-    }
+    const { name, layers } = layersFromTopology(topology);
+    const model = new Sequential({ name, seed, layers });
     model.build();
     return model;
   }
+}
+
+/** The name and fresh layer objects of a saved Sequential topology (ours, TF.js' or Keras'). */
+export function layersFromTopology(topology: unknown): { name: string | undefined; layers: Layer[] } {
+  const t = topology as { className?: string; class_name?: string; config?: { name?: string; layers?: unknown[] } | unknown[] };
+  const className = t?.className ?? t?.class_name;
+  if (className !== 'Sequential') throw new CnnError('CNN_ERR_BAD_MODEL', `Only Sequential models are supported, got ${JSON.stringify(className)}`);
+  const config = Array.isArray(t.config) ? { layers: t.config, name: undefined } : (t.config ?? {});
+  if (!Array.isArray(config.layers) || config.layers.length === 0) throw new CnnError('CNN_ERR_BAD_MODEL', 'The model config has no layers');
+  return { name: config.name, layers: config.layers.map((entry) => layerFromConfig(entry as never)) };
+}
+
+/** The built network of a saved topology, without allocating parameters (worker threads share the host's). */
+export function networkFromTopology(topology: unknown): Network {
+  const { layers } = layersFromTopology(topology);
+  if (!layers[0].declaredInputShape) throw new CnnError('CNN_ERR_NO_INPUT_SHAPE', 'The first layer of the model config has no input shape');
+  return new Network(layers, layers[0].declaredInputShape);
 }
 
 function positiveInt(what: string, v: unknown): number {

@@ -32,9 +32,13 @@ export class Workspace {
   /** Target rows of the pass's samples (dense targets). */
   readonly denseTargets: Float32Array;
   /** Gradient slots, each a whole flat gradient buffer in the parameter layout. */
-  readonly gradSlots: readonly Float32Array[];
+  get gradSlots(): readonly Float32Array[] {
+    return this.#slots;
+  }
+  readonly #slots: Float32Array[];
   readonly #io: LayerIO[];
   readonly #slotViews: Float32Array[][][];
+  readonly #viewCache = new WeakMap<Float32Array, Float32Array[][]>();
   readonly #ctx: PassContext = { n: 0, training: false, seed: 0, step: 0, firstSample: 0, layerIndex: 0, skipActivation: false };
 
   /** The buffers a workspace needs, for sizing an arena (bytesFor) before creating it. */
@@ -107,8 +111,22 @@ export class Workspace {
     this.denseTargets = f32('denseTargets');
     const slots: Float32Array[] = [];
     for (let k = 0; k < options.gradSlots; k++) slots.push(f32(`slot${k}`));
-    this.gradSlots = slots;
+    this.#slots = slots;
     this.#slotViews = slots.map((s) => network.views(s));
+  }
+
+  /**
+   * Makes `buffer` (a whole gradient in the parameter layout) gradient slot `slot`, e.g. so a thread
+   * sums a block straight into a shared result buffer instead of copying it there afterwards.
+   */
+  bindSlot(slot: number, buffer: Float32Array): void {
+    let views = this.#viewCache.get(buffer);
+    if (!views) {
+      views = this.network.views(buffer);
+      this.#viewCache.set(buffer, views);
+    }
+    this.#slots[slot] = buffer;
+    this.#slotViews[slot] = views;
   }
 
   /**

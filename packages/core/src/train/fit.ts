@@ -1,6 +1,5 @@
 import { DEFAULTS } from '../defaults.js';
 import { CnnError } from '../errors.js';
-import { divideInPlace } from '../kernels/reduce.js';
 import type { Loss } from '../losses/index.js';
 import type { Network } from '../model/network.js';
 import type { Optimizer } from '../optimizers/optimizer.js';
@@ -47,9 +46,8 @@ const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /**
- * The training loop shared by every strategy: epoch orders from the seed, one optimizer step per
- * global batch from the strategy's canonical-tree gradient, callbacks, validation. The gradient is
- * summed by the strategy and divided by the batch size here, once.
+ * The training loop shared by every strategy: epoch orders from the seed, one step per global batch
+ * (the strategy computes the canonical-tree gradient and applies the update), callbacks, validation.
  */
 export async function fitLoop(state: TrainableState, x: Tensor, y: Tensor, o: FitLoopOptions): Promise<History> {
   const n = x.shape[0];
@@ -58,7 +56,8 @@ export async function fitLoop(state: TrainableState, x: Tensor, y: Tensor, o: Fi
   const strategy = o.strategy;
   await strategy.prepare({
     network: state.network, modelConfig: state.modelConfig, params: state.params, loss: state.loss,
-    fuseSoftmax: state.fuseSoftmax, microBatch: o.microBatchSize, maxBatchSize: Math.min(o.batchSize, n), seed: o.seed, x, y,
+    fuseSoftmax: state.fuseSoftmax, optimizer: state.optimizer, slots: state.slots,
+    microBatch: o.microBatchSize, maxBatchSize: Math.min(o.batchSize, n), seed: o.seed, x, y,
   });
   state.stopTraining = false;
   const order = new Int32Array(n);
@@ -74,15 +73,13 @@ export async function fitLoop(state: TrainableState, x: Tensor, y: Tensor, o: Fi
       await fire(o.callbacks, 'onBatchBegin', batch, { batch, size: o.batchSize });
       const batchStart = batch * o.batchSize;
       const batchSize = Math.min(o.batchSize, n - batchStart);
-      const sum = await strategy.computeGradient({ step: state.iterations, batchStart, batchSize });
-      divideInPlace(sum.grad, batchSize);
+      const stats = await strategy.trainStep({ step: state.iterations, batchStart, batchSize });
       state.iterations += 1;
-      state.optimizer.apply(state.params, sum.grad, state.slots, state.iterations);
       stepsDone++;
-      epochStats.lossSum += sum.lossSum;
-      epochStats.correct += sum.correct;
-      epochStats.count += sum.count;
-      await fire(o.callbacks, 'onBatchEnd', batch, { batch, size: batchSize, ...statsToLogs(sum) });
+      epochStats.lossSum += stats.lossSum;
+      epochStats.correct += stats.correct;
+      epochStats.count += stats.count;
+      await fire(o.callbacks, 'onBatchEnd', batch, { batch, size: batchSize, ...statsToLogs(stats) });
       if (Date.now() - lastYield > DEFAULTS.yieldEveryMs) {
         await yieldToEventLoop();
         lastYield = Date.now();

@@ -4,7 +4,8 @@ import type { Tensor } from '../tensor.js';
 import type { ShardStats, StepJob } from './gradient.js';
 import { evaluateRows, forwardRows } from './inference.js';
 import type { Strategy, StepRequest, TrainingSetup } from './strategy.js';
-import { type BlockSum, shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
+import { shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
+import { applyUpdate } from './update.js';
 
 /** Everything on the calling thread: the whole tree is one block. */
 export class SingleThreadStrategy implements Strategy {
@@ -24,14 +25,17 @@ export class SingleThreadStrategy implements Strategy {
     this.#order = order;
   }
 
-  async computeGradient(request: StepRequest): Promise<BlockSum> {
+  async trainStep(request: StepRequest): Promise<ShardStats> {
     const s = this.#prepared();
+    if (!s.x || !s.y) throw new Error('trainStep needs a training set in the setup');
     const job: StepJob = {
       x: s.x, y: s.y, indices: this.#order, batchStart: request.batchStart, batchSize: request.batchSize,
       microBatch: s.microBatch, seed: s.seed, step: request.step, loss: s.loss, fuseSoftmax: s.fuseSoftmax,
     };
     const span = treeSpan(shardCount(request.batchSize, s.microBatch));
-    return sumBlock(this.#train!, job, 0, span)!;
+    const sum = sumBlock(this.#train!, job, 0, span)!;
+    applyUpdate(s.optimizer, s.params, sum.grad, s.slots, request.batchSize, request.step + 1);
+    return sum;
   }
 
   async evaluate(x: Tensor, y: Tensor): Promise<ShardStats> {

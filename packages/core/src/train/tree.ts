@@ -83,9 +83,10 @@ function mergeTop(ws: Workspace, sizes: number[], stats: ShardStats[]): void {
 /**
  * Combines block sums that tile the shards [0, M) into the root of the canonical tree, adding into the
  * left operand's buffer (block buffers are consumed). Used alike by a host over its threads' blocks
- * and by the coordinator over hosts' blocks.
+ * and by the coordinator over hosts' blocks. With a range, only gradient elements [begin, end) are
+ * combined (threads each take a range; the additions are element-wise, so the bits are the same).
  */
-export function combineBlocks(blocks: readonly BlockSum[], shards: number): BlockSum {
+export function combineBlocks(blocks: readonly BlockSum[], shards: number, begin = 0, end = blocks[0]?.grad.length ?? 0): BlockSum {
   const byStart = new Map<number, BlockSum>();
   for (const b of blocks) {
     if (!isAlignedBlock(b.start, b.len)) throw new CnnError('CNN_ERR_BAD_BLOCK', `block [${b.start}, +${b.len}) is not an aligned subtree`);
@@ -103,7 +104,7 @@ export function combineBlocks(blocks: readonly BlockSum[], shards: number): Bloc
     const left = node(lo, half);
     if (lo + half >= shards) return { ...left, start: lo, len: size };
     const right = node(lo + half, half);
-    addInto(left.grad, right.grad);
+    addInto(left.grad, right.grad, begin, end);
     return { start: lo, len: size, grad: left.grad, lossSum: left.lossSum + right.lossSum, correct: left.correct + right.correct, count: left.count + right.count };
   };
   const root = node(0, treeSpan(shards));

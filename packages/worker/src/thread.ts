@@ -1,0 +1,63 @@
+/**
+ * A worker thread of a host (the piscina worker module). It attaches to the host's shared memory once,
+ * when the module loads, and then serves tiny tasks: sum a block of the reduction tree, apply the
+ * update to a range of the parameters, evaluate or predict some rows.
+ */
+import { workerData } from 'node:worker_threads';
+import {
+  type BlockSum, CnnError, DEFAULTS, type StepJob, Workspace, applyUpdate, combineBlocks, evaluateRows, forwardRows,
+  networkFromTopology, resolveLoss, resolveOptimizer, slotsForBlock, sumBlock,
+} from '@cnn/core';
+import { type BlockResult, type HostSetup, decodeBlockTask, decodeInferenceTask, decodeUpdateTask } from './protocol.js';
+import { tensorOf } from './shared-tensor.js';
+
+const setup = workerData as HostSetup;
+const network = networkFromTopology(setup.modelConfig);
+const loss = resolveLoss(setup.loss);
+const optimizer = resolveOptimizer(setup.optimizer);
+const x = setup.x && tensorOf(setup.x);
+const y = setup.y && tensorOf(setup.y);
+const training = Workspace.create(network, setup.params, {
+  capacity: setup.microBatch,
+  training: true,
+  gradSlots: slotsForBlock(setup.longestBlock),
+});
+let inference: Workspace | undefined;
+
+export function block(message: unknown): BlockResult {
+  const task = decodeBlockTask(message, setup);
+  if (!x || !y) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', 'a block task needs the training set, and this pool has none');
+  if (setup.fault?.step === task.step) {
+    if (setup.fault.kind === 'exit') process.exit(3);
+    throw new CnnError('CNN_ERR_INJECTED_FAULT', `fault injected at step ${task.step + 1}`);
+  }
+  const job: StepJob = {
+    x, y, indices: task.shuffled ? setup.order : null, batchStart: task.batchStart, batchSize: task.batchSize,
+    microBatch: setup.microBatch, seed: setup.seed, step: task.step, loss, fuseSoftmax: setup.fuseSoftmax,
+  };
+  // The block's sum lands directly in the shared result buffer: no copy of the gradient.
+  training.bindSlot(0, setup.results[task.result]);
+  const sum = sumBlock(training, job, task.blockStart, task.blockLen);
+  if (!sum) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', `block [${task.blockStart}, +${task.blockLen}) holds no shard of a batch of ${task.batchSize}`);
+  return { lossSum: sum.lossSum, correct: sum.correct, count: sum.count };
+}
+
+export function update(message: unknown): null {
+  const task = decodeUpdateTask(message, setup);
+  const sums: BlockSum[] = task.blocks.map((b) => ({ start: b.start, len: b.len, grad: setup.results[b.result], lossSum: 0, correct: 0, count: 0 }));
+  const root = combineBlocks(sums, task.shards, task.begin, task.end);
+  applyUpdate(optimizer, setup.params, root.grad, setup.slots, task.batchSize, task.step + 1, task.begin, task.end);
+  return null;
+}
+
+export function infer(message: unknown): BlockResult | null {
+  const task = decodeInferenceTask(message);
+  inference ??= Workspace.create(network, setup.params, { capacity: DEFAULTS.inferenceChunk, training: false, gradSlots: 0 });
+  const rows = tensorOf(task.x);
+  if (task.out) {
+    forwardRows(inference, rows, task.start, task.count, task.out, task.start * network.outputSize);
+    return null;
+  }
+  if (!task.y) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', 'an evaluation task needs y');
+  return evaluateRows(inference, rows, tensorOf(task.y), loss, setup.fuseSoftmax, task.start, task.count);
+}

@@ -1,0 +1,47 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sequential } from '@cnn/core';
+import { describe, expect, it } from 'vitest';
+import { CNN_BIN, runCnn, start, tempDir, waitFor } from '../cli-helpers.js';
+
+describe('cnn train', () => {
+  it('trains on threads and leaves a loadable run folder', async () => {
+    const out = join(tempDir('train'), 'run');
+    const r = await runCnn(['train', '--model', 'seed', '--max-steps', '40', '--threads', '2', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/2 thread\(s\)/);
+    expect(r.stdout).toMatch(/Epoch 1\/1 {2}loss \d+\.\d{4} {2}accuracy [\d.]+% {2}val_loss [\d.]+ {2}val_accuracy [\d.]+% {2}[\d,]+ img\/s/);
+    for (const f of ['model.json', 'weights.bin', 'optimizer.bin', 'metrics.jsonl', 'config.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.event === 'step')).toHaveLength(40);
+    expect(lines.at(-1)).toMatchObject({ event: 'epoch', epoch: 1 });
+    const model = await Sequential.load(out);
+    expect(model.iterations).toBe(40);
+  });
+
+  it('rejects bad flags with a usage error', async () => {
+    const bad = await runCnn(['train', '--batch-size', 'zero']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--batch-size must be a positive integer/);
+    const unknown = await runCnn(['train', '--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown option '--bogus'/);
+    const model = await runCnn(['train', '--model', 'resnet']);
+    expect(model.code).toBe(1);
+    expect(model.stderr).toMatch(/not a built-in model \(seed, lenet5, convnet\)/);
+  });
+
+  it('stops cleanly on Ctrl-C and says where the state is', async () => {
+    const out = join(tempDir('sigint'), 'run');
+    const run = start(CNN_BIN, ['train', '--model', 'lenet5', '--threads', '2', '--out', out]);
+    const metrics = join(out, 'metrics.jsonl');
+    await waitFor(() => existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 3, 60_000, 'a few training steps');
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(new RegExp(`Interrupted at step (\\d+); the model and optimizer state are saved in ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const step = Number(/Interrupted at step (\d+)/.exec(r.stderr)![1]);
+    const model = await Sequential.load(out);
+    expect(model.iterations).toBe(step);
+  });
+});
