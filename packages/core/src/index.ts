@@ -22,7 +22,7 @@ export { CounterRandom, Purpose, philox4x32 } from './random/philox.js';
 export { epochPermutation } from './random/permutation.js';
 
 export { gradientOfShard, canFuseSoftmax, type ShardStats, type StepJob } from './train/gradient.js';
-export { sumBlock, combineBlocks, assignBlocks, shardCount, treeSpan, slotsForBlock, isAlignedBlock, type BlockSum } from './train/tree.js';
+export { sumBlock, combineBlocks, combineSubtree, alignedPieces, shardCount, treeSpan, slotsForBlock, isAlignedBlock, type BlockSum } from './train/tree.js';
 export { fitLoop, statsToLogs, type FitLoopOptions, type TrainableState } from './train/fit.js';
 export { History, type Callbacks, type Logs } from './train/callbacks.js';
 export { SingleThreadStrategy, singleThread } from './train/single-thread.js';

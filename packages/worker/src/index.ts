@@ -1,5 +1,6 @@
 /** @cnn/worker: one host, all cores — worker threads over shared memory. */
-export { ThreadStrategy, threads, FAULT_ENV, type ThreadOptions } from './thread-strategy.js';
-export { blockLength, planBlocks, planLimits, splitRange } from './plan.js';
+export { ThreadStrategy, threads, type ThreadOptions } from './thread-strategy.js';
+export { HostPool, FAULT_ENV, type HostPoolOptions } from './host-pool.js';
+export { planBlocks, wholeTree, splitRange, type Span } from './plan.js';
 export { shareTensor, tensorOf, type SharedTensor } from './shared-tensor.js';
-export type { HostSetup, BlockTask, UpdateTask, InferenceTask } from './protocol.js';
+export type { HostSetup, BlockTask, CombineTask, UpdateTask, InferenceTask, ResultBuffer } from './protocol.js';

@@ -12,15 +12,14 @@ export interface HostSetup {
   readonly modelConfig: unknown;
   readonly params: Float32Array;
   readonly slots: readonly Float32Array[];
-  readonly optimizer: { className: string; config: Record<string, unknown> };
+  readonly optimizer: { className: string; config: Record<string, unknown> } | null;
   readonly loss: unknown;
   readonly fuseSoftmax: boolean;
   readonly microBatch: number;
+  /** Optimizer and its state, for pools that also apply updates (null: compute only). */
   readonly seed: number;
   /** Longest block a task may name (sizes the thread's reduction stack). */
   readonly longestBlock: number;
-  /** Shared buffers that block sums are written into, indexed by a task's `result`. */
-  readonly results: readonly Float32Array[];
   /** The epoch's sample order (shared; rewritten by the main thread between epochs). */
   readonly order: Int32Array;
   /** The training set (null when the pool only evaluates or predicts). */
@@ -30,7 +29,16 @@ export interface HostSetup {
   readonly fault: { readonly step: number; readonly kind: 'throw' | 'exit' } | null;
 }
 
-/** Sum the shards of aligned block [blockStart, +blockLen) of a step into results[result]. */
+/**
+ * A shared buffer (one whole gradient) that block sums are written into. The id lets a thread reuse
+ * the views it built the first time it saw the buffer.
+ */
+export interface ResultBuffer {
+  readonly id: number;
+  readonly grad: Float32Array;
+}
+
+/** Sum the shards of aligned block [blockStart, +blockLen) of a step into `result`. */
 export interface BlockTask {
   readonly step: number;
   readonly batchStart: number;
@@ -39,7 +47,7 @@ export interface BlockTask {
   readonly shuffled: boolean;
   readonly blockStart: number;
   readonly blockLen: number;
-  readonly result: number;
+  readonly result: ResultBuffer;
 }
 
 export interface BlockResult {
@@ -48,12 +56,28 @@ export interface BlockResult {
   readonly count: number;
 }
 
+/** A block sum in a shared result buffer. */
+export interface BlockRef {
+  readonly start: number;
+  readonly len: number;
+  readonly result: ResultBuffer;
+}
+
+/** Combine block sums into each of `pieces` (aligned subtrees) over gradient elements [begin, end). */
+export interface CombineTask {
+  readonly shards: number;
+  readonly blocks: readonly BlockRef[];
+  readonly pieces: readonly { start: number; len: number }[];
+  readonly begin: number;
+  readonly end: number;
+}
+
 /** Combine the step's block sums over params[begin, end) and apply update number step + 1 there. */
 export interface UpdateTask {
   readonly step: number;
   readonly batchSize: number;
   readonly shards: number;
-  readonly blocks: readonly { start: number; len: number; result: number }[];
+  readonly blocks: readonly BlockRef[];
   readonly begin: number;
   readonly end: number;
 }
@@ -77,6 +101,16 @@ function int(kind: string, o: Record<string, unknown>, key: string, min: number)
   return v;
 }
 
+function resultBuffer(kind: string, v: unknown, setup: HostSetup): ResultBuffer {
+  const o = object(kind, v);
+  const id = int(kind, o, 'id', 0);
+  const grad = o.grad;
+  if (!(grad instanceof Float32Array) || grad.length !== setup.params.length || !(grad.buffer instanceof SharedArrayBuffer)) {
+    fail(kind, `result ${id} must be a shared Float32Array of the ${setup.params.length} parameters`);
+  }
+  return { id, grad };
+}
+
 function object(kind: string, v: unknown): Record<string, unknown> {
   if (typeof v !== 'object' || v === null) fail(kind, `expected an object, got ${typeof v}`);
   return v as Record<string, unknown>;
@@ -91,9 +125,8 @@ export function decodeBlockTask(v: unknown, setup: HostSetup): BlockTask {
     shuffled: o.shuffled === true,
     blockStart: int('block', o, 'blockStart', 0),
     blockLen: int('block', o, 'blockLen', 1),
-    result: int('block', o, 'result', 0),
+    result: resultBuffer('block', o.result, setup),
   };
-  if (task.result >= setup.results.length) fail('block', `result ${task.result} beyond the ${setup.results.length} result buffers`);
   if (task.blockLen > setup.longestBlock) fail('block', `blockLen ${task.blockLen} beyond the longest planned block ${setup.longestBlock}`);
   if (task.batchStart + task.batchSize > setup.order.length) fail('block', `batch [${task.batchStart}, +${task.batchSize}) beyond the ${setup.order.length} samples`);
   return task;
@@ -106,25 +139,46 @@ export function decodeBlockResult(v: unknown): BlockResult {
   return { lossSum, correct: int('block result', o, 'correct', 0), count: int('block result', o, 'count', 1) };
 }
 
+function blockRefs(kind: string, v: unknown, setup: HostSetup): BlockRef[] {
+  if (!Array.isArray(v) || v.length === 0) fail(kind, 'blocks must be a non-empty array');
+  return v.map((b) => {
+    const o = object(kind, b);
+    return { start: int(kind, o, 'start', 0), len: int(kind, o, 'len', 1), result: resultBuffer(kind, o.result, setup) };
+  });
+}
+
+function paramRange(kind: string, o: Record<string, unknown>, setup: HostSetup): { begin: number; end: number } {
+  const begin = int(kind, o, 'begin', 0);
+  const end = int(kind, o, 'end', 0);
+  if (end < begin || end > setup.params.length) fail(kind, `range [${begin}, ${end}) outside the ${setup.params.length} parameters`);
+  return { begin, end };
+}
+
+export function decodeCombineTask(v: unknown, setup: HostSetup): CombineTask {
+  const o = object('combine', v);
+  const pieces = o.pieces;
+  if (!Array.isArray(pieces) || pieces.length === 0) fail('combine', 'pieces must be a non-empty array');
+  return {
+    shards: int('combine', o, 'shards', 1),
+    blocks: blockRefs('combine', o.blocks, setup),
+    pieces: pieces.map((p) => {
+      const po = object('combine', p);
+      return { start: int('combine', po, 'start', 0), len: int('combine', po, 'len', 1) };
+    }),
+    ...paramRange('combine', o, setup),
+  };
+}
+
 export function decodeUpdateTask(v: unknown, setup: HostSetup): UpdateTask {
   const o = object('update', v);
-  const blocks = o.blocks;
-  if (!Array.isArray(blocks) || blocks.length === 0) fail('update', 'blocks must be a non-empty array');
-  const task = {
+  if (!setup.optimizer) fail('update', 'this pool was started without an optimizer');
+  return {
     step: int('update', o, 'step', 0),
     batchSize: int('update', o, 'batchSize', 1),
     shards: int('update', o, 'shards', 1),
-    blocks: blocks.map((b) => {
-      const bo = object('update', b);
-      const block = { start: int('update', bo, 'start', 0), len: int('update', bo, 'len', 1), result: int('update', bo, 'result', 0) };
-      if (block.result >= setup.results.length) fail('update', `result ${block.result} beyond the ${setup.results.length} result buffers`);
-      return block;
-    }),
-    begin: int('update', o, 'begin', 0),
-    end: int('update', o, 'end', 0),
+    blocks: blockRefs('update', o.blocks, setup),
+    ...paramRange('update', o, setup),
   };
-  if (task.end < task.begin || task.end > setup.params.length) fail('update', `range [${task.begin}, ${task.end}) outside the ${setup.params.length} parameters`);
-  return task;
 }
 
 export function decodeInferenceTask(v: unknown): InferenceTask {

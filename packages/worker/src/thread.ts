@@ -1,20 +1,23 @@
 /**
  * A worker thread of a host (the piscina worker module). It attaches to the host's shared memory once,
- * when the module loads, and then serves tiny tasks: sum a block of the reduction tree, apply the
- * update to a range of the parameters, evaluate or predict some rows.
+ * when the module loads, and then serves tiny tasks: sum a block of the reduction tree, combine blocks
+ * into pieces or into the step's gradient and apply the update, over a range of the parameters;
+ * evaluate or predict some rows.
  */
 import { workerData } from 'node:worker_threads';
 import {
-  type BlockSum, CnnError, DEFAULTS, type StepJob, Workspace, applyUpdate, combineBlocks, evaluateRows, forwardRows,
-  networkFromTopology, resolveLoss, resolveOptimizer, slotsForBlock, sumBlock,
+  type BlockSum, CnnError, DEFAULTS, type StepJob, Workspace, applyUpdate, combineBlocks, combineSubtree, evaluateRows,
+  forwardRows, networkFromTopology, resolveLoss, resolveOptimizer, slotsForBlock, sumBlock,
 } from '@cnn/core';
-import { type BlockResult, type HostSetup, decodeBlockTask, decodeInferenceTask, decodeUpdateTask } from './protocol.js';
+import {
+  type BlockRef, type BlockResult, type HostSetup, type ResultBuffer, decodeBlockTask, decodeCombineTask, decodeInferenceTask, decodeUpdateTask,
+} from './protocol.js';
 import { tensorOf } from './shared-tensor.js';
 
 const setup = workerData as HostSetup;
 const network = networkFromTopology(setup.modelConfig);
 const loss = resolveLoss(setup.loss);
-const optimizer = resolveOptimizer(setup.optimizer);
+const optimizer = setup.optimizer && resolveOptimizer(setup.optimizer);
 const x = setup.x && tensorOf(setup.x);
 const y = setup.y && tensorOf(setup.y);
 const training = Workspace.create(network, setup.params, {
@@ -36,17 +39,42 @@ export function block(message: unknown): BlockResult {
     microBatch: setup.microBatch, seed: setup.seed, step: task.step, loss, fuseSoftmax: setup.fuseSoftmax,
   };
   // The block's sum lands directly in the shared result buffer: no copy of the gradient.
-  training.bindSlot(0, setup.results[task.result]);
+  training.bindSlot(0, resultGrad(task.result));
   const sum = sumBlock(training, job, task.blockStart, task.blockLen);
   if (!sum) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', `block [${task.blockStart}, +${task.blockLen}) holds no shard of a batch of ${task.batchSize}`);
   return { lossSum: sum.lossSum, correct: sum.correct, count: sum.count };
 }
 
+const resultViews = new Map<number, Float32Array>();
+
+/** One view object per result buffer, so the workspace's cached layer views stay valid. */
+function resultGrad(ref: ResultBuffer): Float32Array {
+  let view = resultViews.get(ref.id);
+  if (!view) {
+    view = ref.grad;
+    resultViews.set(ref.id, view);
+  }
+  return view;
+}
+
+function sums(refs: readonly BlockRef[]): BlockSum[] {
+  return refs.map((b) => ({ start: b.start, len: b.len, grad: resultGrad(b.result), lossSum: 0, correct: 0, count: 0 }));
+}
+
+export function combine(message: unknown): null {
+  const task = decodeCombineTask(message, setup);
+  const all = sums(task.blocks);
+  for (const piece of task.pieces) {
+    const inside = all.filter((b) => b.start >= piece.start && b.start < piece.start + piece.len);
+    combineSubtree(inside, task.shards, piece.start, piece.len, task.begin, task.end);
+  }
+  return null;
+}
+
 export function update(message: unknown): null {
   const task = decodeUpdateTask(message, setup);
-  const sums: BlockSum[] = task.blocks.map((b) => ({ start: b.start, len: b.len, grad: setup.results[b.result], lossSum: 0, correct: 0, count: 0 }));
-  const root = combineBlocks(sums, task.shards, task.begin, task.end);
-  applyUpdate(optimizer, setup.params, root.grad, setup.slots, task.batchSize, task.step + 1, task.begin, task.end);
+  const root = combineBlocks(sums(task.blocks), task.shards, task.begin, task.end);
+  applyUpdate(optimizer!, setup.params, root.grad, setup.slots, task.batchSize, task.step + 1, task.begin, task.end);
   return null;
 }
 

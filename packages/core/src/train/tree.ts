@@ -81,12 +81,12 @@ function mergeTop(ws: Workspace, sizes: number[], stats: ShardStats[]): void {
 }
 
 /**
- * Combines block sums that tile the shards [0, M) into the root of the canonical tree, adding into the
- * left operand's buffer (block buffers are consumed). Used alike by a host over its threads' blocks
- * and by the coordinator over hosts' blocks. With a range, only gradient elements [begin, end) are
- * combined (threads each take a range; the additions are element-wise, so the bits are the same).
+ * The sum of subtree [start, start + len) of the canonical tree over M shards, from block sums that
+ * tile its shards (those lying past M are absent). Adds into the left operand's buffer (block buffers
+ * are consumed). With a range, only gradient elements [begin, end) are combined: threads each take a
+ * range, and since the additions are element-wise the bits are those of one pass.
  */
-export function combineBlocks(blocks: readonly BlockSum[], shards: number, begin = 0, end = blocks[0]?.grad.length ?? 0): BlockSum {
+export function combineSubtree(blocks: readonly BlockSum[], shards: number, start: number, len: number, begin = 0, end = blocks[0]?.grad.length ?? 0): BlockSum {
   const byStart = new Map<number, BlockSum>();
   for (const b of blocks) {
     if (!isAlignedBlock(b.start, b.len)) throw new CnnError('CNN_ERR_BAD_BLOCK', `block [${b.start}, +${b.len}) is not an aligned subtree`);
@@ -107,29 +107,28 @@ export function combineBlocks(blocks: readonly BlockSum[], shards: number, begin
     addInto(left.grad, right.grad, begin, end);
     return { start: lo, len: size, grad: left.grad, lossSum: left.lossSum + right.lossSum, correct: left.correct + right.correct, count: left.count + right.count };
   };
-  const root = node(0, treeSpan(shards));
-  if (byStart.size > 0) throw new CnnError('CNN_ERR_BAD_BLOCK', `blocks overlap or lie past shard ${shards}: ${[...byStart.keys()].join(', ')}`);
+  const root = node(start, len);
+  if (byStart.size > 0) throw new CnnError('CNN_ERR_BAD_BLOCK', `blocks overlap or lie outside [${start}, +${len}) of ${shards} shards: ${[...byStart.keys()].join(', ')}`);
   return root;
 }
 
 /**
- * Splits the tree over M shards into aligned blocks for `workers` workers with the given weights
- * (threads per host): blocks as large as possible while every worker can get some, handed out so
- * each worker's share is proportional to its weight. Any split gives the same sum.
+ * Combines block sums that tile the shards [0, M) into the root of the canonical tree. Used alike by
+ * a host over its threads' blocks and by the coordinator over hosts' pieces.
  */
-export function assignBlocks(shards: number, weights: readonly number[]): { start: number; len: number; worker: number }[] {
-  const total = weights.reduce((a, b) => a + b, 0);
-  if (weights.length === 0 || !(total > 0)) throw new Error('assignBlocks needs at least one worker with positive weight');
-  // Small enough blocks that the most loaded worker can be balanced to within one block.
-  let len = treeSpan(shards);
-  while (len > 1 && Math.ceil(shards / len) < total) len /= 2;
-  const blocks: { start: number; len: number; worker: number }[] = [];
-  const load = weights.map(() => 0);
-  for (let start = 0; start < shards; start += len) {
-    let best = 0;
-    for (let w = 1; w < weights.length; w++) if (load[w] / weights[w] < load[best] / weights[best]) best = w;
-    load[best] += Math.min(len, shards - start);
-    blocks.push({ start, len, worker: best });
+export function combineBlocks(blocks: readonly BlockSum[], shards: number, begin = 0, end = blocks[0]?.grad.length ?? 0): BlockSum {
+  return combineSubtree(blocks, shards, 0, treeSpan(shards), begin, end);
+}
+
+/** The maximal aligned blocks that tile shards [start, end): how any range becomes tree pieces. */
+export function alignedPieces(start: number, end: number): { start: number; len: number }[] {
+  const pieces: { start: number; len: number }[] = [];
+  let at = start;
+  while (at < end) {
+    let len = 1;
+    while (at % (len * 2) === 0 && at + len * 2 <= end) len *= 2;
+    pieces.push({ start: at, len });
+    at += len;
   }
-  return blocks;
+  return pieces;
 }
