@@ -22,7 +22,7 @@ describe('a failing thread ends fit with a clear error', () => {
       expect((error as CnnError).message).toMatch(kind === 'throw' ? /fault injected at step 3/ : /exit/i);
       expect((error as CnnError).message).toMatch(/pool is closed/);
       // The pool is gone: using the strategy again fails at once instead of hanging.
-      await expect(strategy.trainStep({ step: 0, batchStart: 0, batchSize: 32 })).rejects.toMatchObject({ code: 'CNN_ERR_POOL_CLOSED' });
+      await expect(strategy.trainStep({ step: 0, epoch: 0, batchStart: 0, batchSize: 32 })).rejects.toMatchObject({ code: 'CNN_ERR_POOL_CLOSED' });
     });
   }
 });

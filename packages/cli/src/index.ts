@@ -1,1 +1,3 @@
-export { main, cnnProgram } from './cnn.js';
+export { main as cnnMain, cnnProgram } from './cnn.js';
+export { main as coordinatorMain, coordinatorProgram } from './coordinator.js';
+export { main as workerMain, workerProgram } from './worker.js';

@@ -1,3 +1,4 @@
+import type { RunSettings } from '@cnn/coordinator';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 /** Training settings shared by `cnn train` and `cnn-coordinator start`, with their defaults. */
@@ -60,4 +61,12 @@ export function addTrainingOptions(cmd: Command, microBatchDefault: number): Com
     .addOption(new Option('--seed <n>', 'seed of initial weights, shuffling and dropout').argParser(nonNegativeInt('--seed')).default(TRAINING_DEFAULTS.seed))
     .addOption(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(positiveInt('--max-steps')))
     .addOption(new Option('--out <dir>', 'run folder (default: runs/<timestamp>)'));
+}
+
+/** The run settings among parsed options. */
+export function settingsOf(o: TrainingOptions): RunSettings {
+  return {
+    model: o.model, dataset: o.dataset, epochs: o.epochs, batchSize: o.batchSize, microBatchSize: o.microBatchSize,
+    optimizer: o.optimizer, learningRate: o.learningRate, seed: o.seed, maxSteps: o.maxSteps,
+  };
 }

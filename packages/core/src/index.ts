@@ -1,7 +1,7 @@
 /**
  * @cnn/core: Keras-style convolutional networks on typed arrays. Everything public is exported here.
  */
-export { DEFAULTS } from './defaults.js';
+export { DEFAULTS, KERNELS_ID } from './defaults.js';
 export { CnnError } from './errors.js';
 export { Tensor, tensor, scalar, zeros, byteLut, type DType, type NestedArray, type TensorStorage } from './tensor.js';
 export { type Shape, sizeOf } from './shape.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { Sequential } from '@cnn/core';
-import { datasetFrom } from '../load.js';
+import { datasetFrom } from '@cnn/coordinator';
 
 export function evaluateCommand(program: Command): void {
   program

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { modelFrom } from '../load.js';
+import { modelFrom } from '@cnn/coordinator';
 
 export function summaryCommand(program: Command): void {
   program

@@ -39,6 +39,8 @@ export interface FitArgs {
   batchSize?: number;
   epochs?: number;
   initialEpoch?: number;
+  /** Batch of initialEpoch to start at, to resume mid-epoch (with the optimizer state restored). */
+  initialBatch?: number;
   shuffle?: boolean;
   seed?: number;
   validationData?: [Tensor, Tensor];
@@ -58,7 +60,7 @@ export interface PredictArgs {
   batchSize?: number;
 }
 
-const FIT_KEYS = ['batchSize', 'epochs', 'initialEpoch', 'shuffle', 'seed', 'validationData', 'validationSplit', 'callbacks', 'verbose', 'microBatchSize', 'maxSteps', 'strategy', 'stepsPerEpoch', 'yieldEvery'];
+const FIT_KEYS = ['batchSize', 'epochs', 'initialEpoch', 'initialBatch', 'shuffle', 'seed', 'validationData', 'validationSplit', 'callbacks', 'verbose', 'microBatchSize', 'maxSteps', 'strategy', 'stepsPerEpoch', 'yieldEvery'];
 
 interface Compiled {
   optimizer: Optimizer;
@@ -220,6 +222,7 @@ export class Sequential {
     const batchSize = positiveInt('fit.batchSize', a.batchSize ?? DEFAULTS.batchSize);
     const epochs = nonNegativeInt('fit.epochs', a.epochs ?? DEFAULTS.epochs);
     const initialEpoch = nonNegativeInt('fit.initialEpoch', a.initialEpoch ?? 0);
+    const initialBatch = nonNegativeInt('fit.initialBatch', a.initialBatch ?? 0);
     const microBatchSize = positiveInt('fit.microBatchSize', a.microBatchSize ?? DEFAULTS.microBatchSize);
     const maxSteps = a.maxSteps === undefined ? Infinity : positiveInt('fit.maxSteps', a.maxSteps);
     const seed = nonNegativeInt('fit.seed', a.seed ?? this.seed);
@@ -229,7 +232,7 @@ export class Sequential {
     const state = this.#trainableState(compiled);
     try {
       return await fitLoop(state, train.x, train.y, {
-        batchSize, epochs, initialEpoch, shuffle: a.shuffle ?? true, seed, microBatchSize, maxSteps,
+        batchSize, epochs, initialEpoch, initialBatch, shuffle: a.shuffle ?? true, seed, microBatchSize, maxSteps,
         validation, callbacks, strategy,
       });
     } finally {

@@ -26,6 +26,8 @@ export interface FitLoopOptions {
   batchSize: number;
   epochs: number;
   initialEpoch: number;
+  /** Batch of initialEpoch to start at (resuming mid-epoch from a checkpoint). */
+  initialBatch: number;
   shuffle: boolean;
   seed: number;
   microBatchSize: number;
@@ -69,17 +71,18 @@ export async function fitLoop(state: TrainableState, x: Tensor, y: Tensor, o: Fi
     await fire(o.callbacks, 'onEpochBegin', epoch);
     await strategy.setOrder(o.shuffle ? epochPermutation(o.seed, epoch, n, order) : null);
     const epochStats: ShardStats = { lossSum: 0, correct: 0, count: 0 };
-    for (let batch = 0; batch < stepsPerEpoch && stepsDone < o.maxSteps && !state.stopTraining; batch++) {
+    const firstBatch = epoch === o.initialEpoch ? o.initialBatch : 0;
+    for (let batch = firstBatch; batch < stepsPerEpoch && stepsDone < o.maxSteps && !state.stopTraining; batch++) {
       await fire(o.callbacks, 'onBatchBegin', batch, { batch, size: o.batchSize });
       const batchStart = batch * o.batchSize;
       const batchSize = Math.min(o.batchSize, n - batchStart);
-      const stats = await strategy.trainStep({ step: state.iterations, batchStart, batchSize });
+      const stats = await strategy.trainStep({ step: state.iterations, epoch, batchStart, batchSize });
       state.iterations += 1;
       stepsDone++;
       epochStats.lossSum += stats.lossSum;
       epochStats.correct += stats.correct;
       epochStats.count += stats.count;
-      await fire(o.callbacks, 'onBatchEnd', batch, { batch, size: batchSize, ...statsToLogs(stats) });
+      await fire(o.callbacks, 'onBatchEnd', batch, { batch, epoch, size: batchSize, ...statsToLogs(stats) });
       if (Date.now() - lastYield > DEFAULTS.yieldEveryMs) {
         await yieldToEventLoop();
         lastYield = Date.now();

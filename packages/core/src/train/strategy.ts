@@ -29,6 +29,8 @@ export interface TrainingSetup {
 export interface StepRequest {
   /** Optimizer iterations done before this step (0 for a fresh model): keys dropout; the update is number step + 1. */
   readonly step: number;
+  /** The epoch the step belongs to: with (seed, epoch) a remote host derives the sample order itself. */
+  readonly epoch: number;
   readonly batchStart: number;
   readonly batchSize: number;
 }

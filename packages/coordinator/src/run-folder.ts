@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** runs/2026-11-28T20-31-05: sortable, and safe in file names everywhere. */
@@ -11,11 +11,12 @@ export class RunFolder {
   readonly dir: string;
   readonly #metrics: string;
 
-  constructor(dir: string) {
+  /** With `append`, a resumed run adds to the metrics it had written before. */
+  constructor(dir: string, append = false) {
     this.dir = resolve(dir);
     mkdirSync(this.dir, { recursive: true });
     this.#metrics = join(this.dir, 'metrics.jsonl');
-    writeFileSync(this.#metrics, '');
+    if (!append || !existsSync(this.#metrics)) writeFileSync(this.#metrics, '');
   }
 
   writeConfig(config: object): void {

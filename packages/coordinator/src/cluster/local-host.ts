@@ -1,0 +1,39 @@
+import type { HostPool } from '@cnn/worker';
+import type { HostLink, WorkOrder, WorkResult } from './host-link.js';
+
+/**
+ * The coordinator's own machine as a host: a worker pool over the coordinator's parameters (shared
+ * memory, so an order needs no copy). `cnn train` is a coordinator with only this host.
+ */
+export class LocalHostLink implements HostLink {
+  readonly id = 'local';
+  readonly name = 'local';
+  readonly address = 'in-process';
+  readonly pool: HostPool;
+
+  constructor(pool: HostPool) {
+    this.pool = pool;
+  }
+
+  get threads(): number {
+    return this.pool.threads;
+  }
+
+  get alive(): boolean {
+    return !this.pool.closed;
+  }
+
+  async compute(order: WorkOrder): Promise<WorkResult> {
+    if (order.params !== this.pool.params) throw new Error('the local host computes with the coordinator parameters only');
+    const started = performance.now();
+    const blocks = await this.pool.computeBlocks(order.request, order.pieces);
+    const ms = performance.now() - started;
+    return { blocks, computeMs: ms, roundTripMs: ms, pool: this.pool };
+  }
+
+  finish(): void {}
+
+  setOrder(order: Int32Array | null): void {
+    this.pool.setOrder(order);
+  }
+}

@@ -1,0 +1,234 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { RemoteHostLink } from '../cluster/remote-host.js';
+import type { Membership } from '../cluster/membership.js';
+import { type DecodeLimits, decodeHostMessage, encode, maxResultBytes } from '../protocol/codec.js';
+import { PROTOCOL_ERRORS, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
+import { type HostMessage, PROTOCOL_VERSION, type RunSpec } from '../protocol/messages.js';
+import { tokenMatches } from './token.js';
+
+export interface ServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Required of joining hosts when set. */
+  readonly token: string | null;
+  readonly tls: { cert: string | Buffer; key: string | Buffer } | null;
+  readonly run: RunSpec;
+  readonly limits: DecodeLimits;
+  readonly membership: Membership;
+  readonly log: Logger;
+  /** JSON served at GET /status. */
+  readonly status: () => unknown;
+  readonly heartbeatMs: number;
+  readonly handshakeTimeoutMs: number;
+}
+
+/** A host is declared lost after this many heartbeat intervals without a pong. */
+const MISSED_HEARTBEATS = 3;
+
+type State = 'hello' | 'welcomed' | 'ready' | 'closed';
+
+interface Connection {
+  readonly socket: WebSocket;
+  readonly address: string;
+  readonly id: string;
+  state: State;
+  name: string;
+  threads: number;
+  lastPong: number;
+  link: RemoteHostLink | null;
+  handshakeTimer: NodeJS.Timeout | null;
+}
+
+let nextHost = 1;
+
+/**
+ * The coordinator's network face: one port serves the WebSocket protocol (docs/PROTOCOL.md) and
+ * HTTP (GET /status). Each connection walks hello -> welcome -> ready; any frame that fails
+ * validation closes that connection with its code and a log line, and training goes on.
+ */
+export class CoordinatorServer {
+  readonly #o: ServerOptions;
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly #connections = new Set<Connection>();
+  #heartbeat: NodeJS.Timeout | null = null;
+  #runOver = false;
+
+  constructor(options: ServerOptions) {
+    this.#o = options;
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.#http_(req, res);
+    this.#http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxResultBytes(options.limits), perMessageDeflate: false });
+    this.#http.on('upgrade', (req, socket, head) => {
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
+    });
+  }
+
+  /** Starts listening; resolves to the bound port (useful with port 0). */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#http.once('error', reject);
+      this.#http.listen(this.#o.port, this.#o.host, () => {
+        this.#http.off('error', reject);
+        this.#heartbeat = setInterval(() => this.#beat(), this.#o.heartbeatMs);
+        this.#heartbeat.unref();
+        resolve((this.#http.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /**
+   * Closes the port. A finished run tells every host so (they exit); otherwise connections are just
+   * cut, and hosts keep trying to reconnect (to a coordinator restarted with --resume).
+   */
+  async close(finished: boolean, reason: string): Promise<void> {
+    this.#runOver = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (finished) {
+      for (const c of this.#connections) {
+        if (c.link?.alive) {
+          c.link.finish(reason);
+          c.state = 'closed';
+        } else {
+          this.#reject(c, 'CNN_PROTO_RUN_OVER', reason);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const c of this.#connections) c.socket.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+  }
+
+  #http_(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'GET' && (req.url === '/status' || req.url?.startsWith('/status?'))) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(this.#o.status()));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  }
+
+  #accept(socket: WebSocket, req: IncomingMessage): void {
+    const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const c: Connection = { socket, address, id: `host-${nextHost++}`, state: 'hello', name: '?', threads: 0, lastPong: Date.now(), link: null, handshakeTimer: null };
+    this.#connections.add(c);
+    c.handshakeTimer = setTimeout(() => {
+      if (c.state !== 'ready') this.#reject(c, 'CNN_PROTO_TIMEOUT', `no completed handshake within ${this.#o.handshakeTimeoutMs} ms`);
+    }, this.#o.handshakeTimeoutMs);
+    socket.on('pong', () => {
+      c.lastPong = Date.now();
+      const stats = this.#o.membership.stats(c.id);
+      if (stats) stats.lastSeen = c.lastPong;
+    });
+    socket.on('message', (data, isBinary) => this.#onFrame(c, data, isBinary));
+    socket.on('close', (code, reason) => this.#onClose(c, code, reason.toString()));
+    socket.on('error', (e) => this.#o.log.warn({ host: c.id, address, err: e.message }, 'socket error'));
+    if (this.#runOver) this.#reject(c, 'CNN_PROTO_RUN_OVER', 'the run has ended');
+  }
+
+  #onFrame(c: Connection, data: RawData, isBinary: boolean): void {
+    if (c.state === 'closed') return;
+    let message: HostMessage;
+    try {
+      if (!isBinary) throw new ProtocolError('CNN_PROTO_MALFORMED', 'text frames are not part of the protocol; frames are binary MessagePack');
+      const frame = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      message = decodeHostMessage(frame, this.#o.limits);
+      this.#handle(c, message);
+    } catch (e) {
+      if (e instanceof ProtocolError) this.#reject(c, e.code, e.message);
+      else throw e;
+    }
+  }
+
+  #handle(c: Connection, m: HostMessage): void {
+    const expect = (state: State) => {
+      if (c.state !== state) throw new ProtocolError('CNN_PROTO_UNEXPECTED', `'${m.type}' is not allowed now (connection state: ${c.state})`);
+    };
+    switch (m.type) {
+      case 'hello': {
+        expect('hello');
+        if (this.#o.token !== null && !tokenMatches(this.#o.token, m.token)) {
+          throw new ProtocolError('CNN_PROTO_BAD_TOKEN', 'the join token is wrong: use the --token printed by cnn-coordinator start');
+        }
+        c.name = m.name;
+        c.threads = m.threads;
+        c.state = 'welcomed';
+        c.socket.send(encode({ type: 'welcome', version: PROTOCOL_VERSION, hostId: c.id, heartbeatMs: this.#o.heartbeatMs, run: this.#o.run }));
+        return;
+      }
+      case 'ready': {
+        expect('welcomed');
+        if (m.modelFingerprint !== this.#o.run.modelFingerprint) {
+          throw new ProtocolError('CNN_PROTO_BAD_MODEL', `model fingerprint ${m.modelFingerprint.slice(0, 12)}… differs from the run's ${this.#o.run.modelFingerprint.slice(0, 12)}…: run the same cnn release on every machine`);
+        }
+        if (m.datasetFingerprint !== this.#o.run.datasetFingerprint) {
+          throw new ProtocolError('CNN_PROTO_BAD_DATASET', `data set fingerprint ${m.datasetFingerprint.slice(0, 12)}… differs from the run's ${this.#o.run.datasetFingerprint.slice(0, 12)}…: every machine needs the same '${this.#o.run.dataset}' files`);
+        }
+        if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
+        c.state = 'ready';
+        c.link = new RemoteHostLink(c.id, c.name, c.threads, c.address, c.socket);
+        this.#o.membership.add(c.link);
+        this.#o.log.info({ host: c.id, hostName: c.name, address: c.address, threads: c.threads }, 'host joined');
+        return;
+      }
+      case 'result':
+        expect('ready');
+        c.link!.onResult(m);
+        return;
+      case 'failure':
+        throw new ProtocolError('CNN_PROTO_HOST_FAILED', `the host reported a failure: ${m.message}`);
+    }
+  }
+
+  /** Sends the reason (so the host can print it), closes with the code's close code, logs it. */
+  #reject(c: Connection, code: ProtocolErrorCode, message: string): void {
+    if (c.state === 'closed') return;
+    this.#o.log.warn({ host: c.id, address: c.address, code }, `closing connection: ${message}`);
+    this.#o.membership.record('rejected', c.id, `${code}: ${message}`);
+    this.#drop(c, `${code}: ${message}`);
+    try {
+      c.socket.send(encode({ type: 'reject', version: PROTOCOL_VERSION, code, message }));
+      c.socket.close(PROTOCOL_ERRORS[code].close, code);
+    } catch {
+      c.socket.terminate();
+    }
+    // A peer that ignores the close handshake is cut off.
+    setTimeout(() => c.socket.terminate(), 1000).unref();
+  }
+
+  #onClose(c: Connection, code: number, reason: string): void {
+    this.#connections.delete(c);
+    if (c.state !== 'closed') {
+      this.#o.log.warn({ host: c.id, address: c.address, code, reason }, 'host disconnected');
+      this.#drop(c, `connection closed (${code}${reason ? ` ${reason}` : ''})`);
+    }
+  }
+
+  #drop(c: Connection, why: string): void {
+    c.state = 'closed';
+    if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
+    if (c.link) {
+      c.link.lost(why);
+      this.#o.membership.remove(c.id, why);
+    }
+  }
+
+  /** Pings every host; one silent for MISSED_HEARTBEATS intervals is lost (its work reassigned). */
+  #beat(): void {
+    const now = Date.now();
+    for (const c of this.#connections) {
+      if (c.state === 'closed') continue;
+      if (c.state === 'ready' && now - c.lastPong > MISSED_HEARTBEATS * this.#o.heartbeatMs) {
+        this.#reject(c, 'CNN_PROTO_TIMEOUT', `no heartbeat for ${now - c.lastPong} ms`);
+        continue;
+      }
+      c.socket.ping();
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import type { Logs } from '@cnn/core';
+import type { StepTiming } from './cluster/cluster-strategy.js';
+import type { Membership } from './cluster/membership.js';
+import type { RunSettings } from './run.js';
+
+/** Steps whose timings the throughput figures average over. */
+const WINDOW = 20;
+
+/** What GET /status reports: the run's progress, each host, recent events. */
+export class RunStatus {
+  state: 'starting' | 'training' | 'finished' | 'interrupted' = 'starting';
+  readonly #membership: Membership;
+  readonly #settings: RunSettings;
+  readonly #samples: number;
+  readonly #started = Date.now();
+  #step = 0;
+  #epoch = 0;
+  #last: Logs = {};
+  #epochs: { epoch: number; logs: Logs }[] = [];
+  #recent: { at: number; images: number; timing: StepTiming }[] = [];
+
+  constructor(membership: Membership, settings: RunSettings, samples: number) {
+    this.#membership = membership;
+    this.#settings = settings;
+    this.#samples = samples;
+  }
+
+  onBatch(step: number, logs: Logs): void {
+    this.#step = step;
+    this.#epoch = logs.epoch ?? this.#epoch;
+    this.#last = logs;
+  }
+
+  onEpoch(epoch: number, logs: Logs): void {
+    this.#epochs.push({ epoch: epoch + 1, logs });
+  }
+
+  onStepTiming(t: StepTiming): void {
+    const images = t.hosts.reduce((a, h) => a + h.shards, 0) * this.#settings.microBatchSize;
+    this.#recent.push({ at: Date.now(), images, timing: t });
+    if (this.#recent.length > WINDOW) this.#recent.shift();
+    for (const h of t.hosts) {
+      const s = this.#membership.stats(h.id);
+      if (!s) continue;
+      s.steps += 1;
+      s.images += h.shards * this.#settings.microBatchSize;
+      s.computeMs += h.computeMs;
+      s.lastComputeMs = h.computeMs;
+      s.lastRoundTripMs = h.roundTripMs;
+      s.lastSeen = Date.now();
+    }
+  }
+
+  snapshot(): unknown {
+    const r = this.#recent;
+    const span = r.length > 1 ? (r[r.length - 1].at - r[0].at) / 1000 : 0;
+    const imagesPerSecond = span > 0 ? r.slice(1).reduce((a, x) => a + x.images, 0) / span : null;
+    const commShare = r.length
+      ? r.reduce((a, x) => a + Math.max(0, ...x.timing.hosts.map((h) => h.roundTripMs - h.computeMs)), 0) / r.reduce((a, x) => a + x.timing.totalMs, 0)
+      : null;
+    return {
+      state: this.state,
+      uptimeSeconds: (Date.now() - this.#started) / 1000,
+      step: this.#step,
+      epoch: this.#epoch + 1,
+      epochs: this.#settings.epochs,
+      stepsPerEpoch: Math.ceil(this.#samples / this.#settings.batchSize),
+      settings: this.#settings,
+      imagesPerSecond,
+      communicationShare: commShare,
+      last: { loss: this.#last.loss ?? null, accuracy: this.#last.acc ?? null },
+      history: this.#epochs,
+      hosts: this.#membership.all().map((h) => {
+        const s = this.#membership.stats(h.id);
+        return {
+          id: h.id, name: h.name, address: h.address, threads: h.threads, alive: h.alive,
+          steps: s?.steps ?? 0,
+          imagesPerSecond: s && s.computeMs > 0 ? (s.images / s.computeMs) * 1000 : null,
+          lastComputeMs: s?.lastComputeMs ?? null,
+          lastRoundTripMs: s?.lastRoundTripMs ?? null,
+          lastHeartbeat: s ? new Date(s.lastSeen).toISOString() : null,
+        };
+      }),
+      events: this.#membership.events.map((e) => ({ ...e, time: new Date(e.time).toISOString() })),
+    };
+  }
+}
