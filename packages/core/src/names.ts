@@ -20,7 +20,8 @@ export function resolveName<K extends string>(what: string, given: unknown, tabl
     if (key !== undefined) return key;
   }
   const valid = [...new Set(Object.values(table))].map((k) => `'${snakeCase(k)}'`).join(', ');
-  throw new CnnError('CNN_ERR_UNKNOWN_NAME', `Unknown ${what} ${JSON.stringify(given)}. Valid ${what}s: ${valid} (camelCase or snake_case).`);
+  const plural = what.endsWith('s') ? `${what}es` : `${what}s`; // 'losses', not 'losss'
+  throw new CnnError('CNN_ERR_UNKNOWN_NAME', `Unknown ${what} ${JSON.stringify(given)}. Valid ${plural}: ${valid} (camelCase or snake_case).`);
 }
 
 /**

@@ -16,13 +16,19 @@ function targetAt(t: Targets, row: number, width: number, j: number): number {
 
 /**
  * Softmax cross-entropy from logits, in place: `out` holds logits on entry and probabilities on exit,
- * so predictions and metrics read it as if softmax had run. loss = logsumexp(z) - sum t z, stable
- * for any logits; grad = softmax(z) - t.
+ * so predictions and metrics read it as if softmax had run. loss = sum t (logsumexp(z) - z), stable
+ * for any logits; grad = softmax(z) sum(t) - t, which is softmax(z) - t for targets that sum to 1
+ * (the same bits for class indices and one-hot rows) and stays the loss's derivative for any others.
  */
 export function softmaxCrossEntropyFromLogits(rows: number, width: number, out: Float32Array, targets: Targets, grad: Float32Array | null): number {
   let lossSum = 0;
   for (let r = 0; r < rows; r++) {
     const off = r * width;
+    let targetSum = 1;
+    if (targets.dense) {
+      targetSum = 0;
+      for (let j = 0; j < width; j++) targetSum += targets.dense[off + j];
+    }
     let max = -Infinity;
     for (let j = 0; j < width; j++) if (out[off + j] > max) max = out[off + j];
     let sum = 0;
@@ -34,7 +40,7 @@ export function softmaxCrossEntropyFromLogits(rows: number, width: number, out: 
       if (t !== 0) lossSum += t * (logSum - z);
       const p = Math.exp(z - logSum);
       out[off + j] = p;
-      if (grad) grad[off + j] = p - t;
+      if (grad) grad[off + j] = p * targetSum - t;
     }
   }
   return lossSum;

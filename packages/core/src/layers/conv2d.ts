@@ -1,3 +1,4 @@
+import { CnnError } from '../errors.js';
 import { activationBackward, activationForward, type ActivationName } from '../kernels/activations.js';
 import { conv2dBackwardFilter, conv2dBackwardInput, conv2dForward, conv2dScratchSize } from '../kernels/conv2d.js';
 import { type Padding, type WindowGeometry, windowGeometry } from '../kernels/geometry.js';
@@ -6,7 +7,7 @@ import { normalizeConfig } from '../names.js';
 import type { Shape } from '../shape.js';
 import { type InitializerName, resolveInitializer } from './initializers.js';
 import { BASE_CONFIG_KEYS, Layer, type LayerConfig, type LayerIO, type ParamSpec, type PassContext } from './layer.js';
-import { activationName, padding, pair, positiveInt, requireRank } from './options.js';
+import { activationName, padding, pair, positiveInt, requireChannelsLast, requireRank } from './options.js';
 
 export interface Conv2DConfig extends LayerConfig {
   filters: number;
@@ -49,10 +50,8 @@ export class Conv2D extends Layer {
     this.kernelInitializer = resolveInitializer(c.kernelInitializer ?? 'glorotUniform');
     this.biasInitializer = resolveInitializer(c.biasInitializer ?? 'zeros');
     const dilation = pair('conv2d.dilationRate', c.dilationRate ?? 1);
-    if (dilation[0] !== 1 || dilation[1] !== 1) throw new Error('conv2d: dilationRate other than 1 is not supported yet');
-    if (c.dataFormat !== undefined && c.dataFormat !== 'channelsLast' && (c.dataFormat as string) !== 'channels_last') {
-      throw new Error(`conv2d: only dataFormat 'channelsLast' (NHWC) is supported, got ${JSON.stringify(c.dataFormat)}`);
-    }
+    if (dilation[0] !== 1 || dilation[1] !== 1) throw new CnnError('CNN_ERR_BAD_CONFIG', 'conv2d: dilationRate other than 1 is not supported yet');
+    requireChannelsLast('conv2d', c.dataFormat);
   }
 
   get geometry(): WindowGeometry {

@@ -26,6 +26,11 @@ export class Dropout extends Layer {
     if (typeof c.rate !== 'number' || !(c.rate >= 0 && c.rate < 1)) {
       throw new CnnError('CNN_ERR_BAD_CONFIG', `dropout.rate must be a number in [0, 1), got ${JSON.stringify(c.rate)}`);
     }
+    // Keras configs carry noise_shape: null; a real noise shape (masks shared along axes) is not implemented.
+    const noiseShape = (c as { noiseShape?: unknown }).noiseShape;
+    if (noiseShape !== undefined && noiseShape !== null) {
+      throw new CnnError('CNN_ERR_BAD_CONFIG', `dropout.noiseShape is not supported yet, got ${JSON.stringify(noiseShape)}; leave it out for independent masks`);
+    }
     this.rate = c.rate;
   }
 

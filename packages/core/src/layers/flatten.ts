@@ -1,6 +1,7 @@
 import { normalizeConfig } from '../names.js';
 import { type Shape, sizeOf } from '../shape.js';
 import { BASE_CONFIG_KEYS, Layer, type LayerConfig, type LayerIO } from './layer.js';
+import { requireChannelsLast } from './options.js';
 
 /** NHWC rows are already flat in memory: the output buffer is the input buffer. */
 export class Flatten extends Layer {
@@ -8,7 +9,9 @@ export class Flatten extends Layer {
   readonly defaultName = 'flatten';
 
   constructor(config: LayerConfig = {}) {
-    super(normalizeConfig<LayerConfig>('flatten', config, [...BASE_CONFIG_KEYS, 'dataFormat']));
+    const c = normalizeConfig<LayerConfig & { dataFormat?: string }>('flatten', config, [...BASE_CONFIG_KEYS, 'dataFormat']);
+    super(c);
+    requireChannelsLast('flatten', c.dataFormat);
   }
 
   protected computeOutputShape(inputShape: Shape): Shape {

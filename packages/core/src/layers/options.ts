@@ -37,3 +37,12 @@ export function requireRank(layer: string, inputShape: readonly number[], rank: 
     throw new CnnError('CNN_ERR_BAD_SHAPE', `${layer} expects inputs of rank ${rank} per sample (${hint}), got shape [${inputShape.join(', ')}]`);
   }
 }
+
+/**
+ * Only NHWC is implemented. Keras configs name it ('channels_last') or leave it null; anything else
+ * would silently read the wrong axes, so it is an error.
+ */
+export function requireChannelsLast(what: string, v: unknown): void {
+  if (v === undefined || v === null || v === 'channelsLast' || v === 'channels_last') return;
+  throw new CnnError('CNN_ERR_BAD_CONFIG', `${what}: only dataFormat 'channelsLast' (NHWC) is supported, got ${JSON.stringify(v)}`);
+}

@@ -4,7 +4,7 @@ import type { BufferRequest } from '../memory/arena.js';
 import { normalizeConfig } from '../names.js';
 import { type Shape, sizeOf } from '../shape.js';
 import { BASE_CONFIG_KEYS, Layer, type LayerConfig, type LayerIO, type PassContext } from './layer.js';
-import { padding, pair, requireRank } from './options.js';
+import { padding, pair, requireChannelsLast, requireRank } from './options.js';
 
 export interface Pooling2DConfig extends LayerConfig {
   poolSize?: number | [number, number];
@@ -29,6 +29,7 @@ abstract class Pooling2D extends Layer {
     this.poolSize = pair(`${what}.poolSize`, c.poolSize ?? 2);
     this.strides = pair(`${what}.strides`, c.strides ?? this.poolSize);
     this.padding = padding(what, c.padding);
+    requireChannelsLast(what, c.dataFormat);
   }
 
   get geometry(): WindowGeometry {

@@ -131,7 +131,7 @@ export async function loadModel(dir: string): Promise<Sequential> {
     if (e instanceof CnnError) throw new CnnError(e.code, `${jsonPath}: ${e.message}`);
     throw e;
   }
-  const params = await readBinary(path.join(dir, 'weights.bin'), model.network.paramCount * 4, json.weightsSha256, 'the weights');
+  const params = await readBinary(path.join(dir, 'weights.bin'), model.network.paramCount * 4, json.weightsSha256, 'the weights file');
   model.params.set(params);
   if (json.trainingConfig) {
     const t = json.trainingConfig;

@@ -73,9 +73,9 @@ export async function fitLoop(state: TrainableState, x: Tensor, y: Tensor, o: Fi
     const epochStats: ShardStats = { lossSum: 0, correct: 0, count: 0 };
     const firstBatch = epoch === o.initialEpoch ? o.initialBatch : 0;
     for (let batch = firstBatch; batch < stepsPerEpoch && stepsDone < o.maxSteps && !state.stopTraining; batch++) {
-      await fire(o.callbacks, 'onBatchBegin', batch, { batch, size: o.batchSize });
       const batchStart = batch * o.batchSize;
       const batchSize = Math.min(o.batchSize, n - batchStart);
+      await fire(o.callbacks, 'onBatchBegin', batch, { batch, size: batchSize });
       const stats = await strategy.trainStep({ step: state.iterations, epoch, batchStart, batchSize });
       state.iterations += 1;
       stepsDone++;
