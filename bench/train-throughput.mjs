@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+/**
+ * Our side of the benchmark, through @cnn/core's public API only: one measurement per process, as
+ * one invocation of ../shared/bench/torch_mnist.py is one on the other side.
+ *
+ *   node bench/train-throughput.mjs train --model lenet5 --batch 32 --threads 1 --max-steps 160
+ *   node bench/train-throughput.mjs train --model lenet5 --batch 32 --seconds 10   (steps = as many as fit)
+ *   node bench/train-throughput.mjs infer --model lenet5 --batch 1000
+ *
+ * Prints JSON lines on stdout: {kind:"env"}, then one {kind:"train"} or {kind:"infer"} record.
+ * Timing mirrors torch_mnist.py: a throw-away model is trained first (warm-up), then a fresh model
+ * trains; the timed window is the batch loop (first batch begins -> last batch ends), and the whole
+ * fit() call is recorded beside it.
+ */
+import { datasets, models } from '@cnn/core';
+import { CpuMeter, waitForIdle } from './lib/machine.mjs';
+import { UsageError, parseFlags } from './lib/flags.mjs';
+
+const DEFAULTS = {
+  threads: 1,
+  seed: 1,
+  /** torch_mnist.py's default warm-up length. */
+  warmupSteps: 30,
+  /** Cap on the warm-up: 30 steps of lenet5 at batch 256 take ~15 s on the reference kernels; V8 is warm after a few. */
+  warmupSeconds: 2,
+  /** Images predicted before the timed inference pass (JIT warm-up); torch warms with one full pass. */
+  inferWarmupImages: 1000,
+  batch: 32,
+  waitIdle: 0,
+};
+
+const SPEC = {
+  model: { type: 'string', choices: Object.keys(models) },
+  batch: { type: 'int' },
+  threads: { type: 'int' },
+  maxSteps: { type: 'int' },
+  seconds: { type: 'float' },
+  warmupSteps: { type: 'int' },
+  warmupSeconds: { type: 'float' },
+  seed: { type: 'int' },
+  dataDir: { type: 'string' },
+  waitIdle: { type: 'float' },
+};
+
+/**
+ * The fit strategy for a thread count: undefined (fit's own single-thread default) for 1. More
+ * threads come from @cnn/worker's `threads` strategy once it exists; this is the only place that
+ * needs to know how to ask for it.
+ */
+async function strategyFor(threads) {
+  if (threads === 1) return undefined;
+  const worker = await import('@cnn/worker').catch(() => ({}));
+  if (typeof worker.threads !== 'function') {
+    throw new UsageError(`--threads ${threads}: @cnn/worker does not export threads() yet; only --threads 1 can run`);
+  }
+  return worker.threads(threads);
+}
+
+function emit(record) {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), side: 'ours', ...record })}\n`);
+}
+
+function compiled(name, seed) {
+  const m = models[name]({ seed });
+  m.compile({ loss: 'sparse_categorical_crossentropy', optimizer: 'adam', metrics: ['accuracy'] });
+  return m;
+}
+
+/**
+ * Trains `m` for one epoch of at most maxSteps steps (and, given seconds, stops after the batch that
+ * crosses that time). Returns the batch-loop timing and fit()'s.
+ */
+async function timedFit(m, train, { batch, maxSteps, seconds, threads }) {
+  const meter = new CpuMeter();
+  let t0 = 0;
+  let loop = null;
+  let images = 0;
+  let steps = 0;
+  const callbacks = {
+    onBatchBegin: (b) => {
+      if (b === 0) {
+        meter.start();
+        t0 = performance.now();
+      }
+    },
+    onBatchEnd: (_b, logs) => {
+      images += logs.size;
+      steps += 1;
+      if (seconds !== undefined && (performance.now() - t0) / 1000 >= seconds) m.stopTraining = true;
+    },
+    onTrainEnd: () => {
+      loop = meter.stop();
+    },
+  };
+  // fit closes the strategy it is given (and so spins a thread pool up and down inside the call,
+  // outside the batch-loop window).
+  const strategy = await strategyFor(threads);
+  const fitStart = performance.now();
+  const history = await m.fit(train.x, train.y, { batchSize: batch, epochs: 1, maxSteps, callbacks, ...(strategy ? { strategy } : {}) });
+  const fitSeconds = (performance.now() - fitStart) / 1000;
+  return { loop, fitSeconds, images, steps, loss: history.history.loss?.at(-1) ?? null };
+}
+
+async function train(o, ds) {
+  const stepsPerEpoch = Math.ceil(ds.train.x.shape[0] / o.batch);
+  if (o.maxSteps === undefined && o.seconds === undefined) throw new UsageError('train needs --max-steps N or --seconds S');
+  const maxSteps = Math.min(o.maxSteps ?? stepsPerEpoch, stepsPerEpoch);
+
+  const warm = compiled(o.model, o.seed + 999);
+  const w = await timedFit(warm, ds.train, { batch: o.batch, maxSteps: Math.min(o.warmupSteps, stepsPerEpoch), seconds: o.warmupSeconds, threads: o.threads });
+
+  const m = compiled(o.model, o.seed);
+  const idle = await waitForIdle(o.waitIdle);
+  const r = await timedFit(m, ds.train, { batch: o.batch, maxSteps, seconds: o.seconds, threads: o.threads });
+  emit({
+    kind: 'train', model: o.model, params: m.countParams(), batch: o.batch, threads: o.threads,
+    steps: r.steps, images: r.images, seconds: r.loop.wall, img_per_s: r.images / r.loop.wall,
+    fit_seconds: r.fitSeconds, fit_img_per_s: r.images / r.fitSeconds,
+    own_cpu_s: r.loop.ownCpu, others_cores: r.loop.othersCores, idle_wait_s: idle.waited,
+    train_loss: r.loss, warmup_steps: w.steps, warmup_seconds: w.loop.wall,
+    full_epoch: r.steps === stepsPerEpoch, max_rss_mb: process.resourceUsage().maxRSS / 1024,
+  });
+}
+
+async function infer(o, ds) {
+  const m = compiled(o.model, o.seed);
+  const x = ds.test.x;
+  m.predict(x.slice(0, DEFAULTS.inferWarmupImages), { batchSize: o.batch });
+  const idle = await waitForIdle(o.waitIdle);
+  const meter = new CpuMeter().start();
+  m.predict(x, { batchSize: o.batch });
+  const t = meter.stop();
+  const n = x.shape[0];
+  emit({
+    kind: 'infer', model: o.model, params: m.countParams(), batch: o.batch, threads: 1, images: n,
+    seconds: t.wall, img_per_s: n / t.wall, own_cpu_s: t.ownCpu, others_cores: t.othersCores,
+    idle_wait_s: idle.waited, max_rss_mb: process.resourceUsage().maxRSS / 1024,
+  });
+}
+
+async function main(argv) {
+  const [mode, ...rest] = argv;
+  if (mode !== 'train' && mode !== 'infer') throw new UsageError(`first argument must be 'train' or 'infer', got '${mode ?? ''}'`);
+  const o = { ...DEFAULTS, ...parseFlags(rest, SPEC) };
+  if (!o.model) throw new UsageError('--model is required');
+  const ds = o.dataDir ? datasets.fromDirectory(o.dataDir, 'mnist') : await datasets.mnist();
+  emit({ kind: 'env', node: process.version, v8: process.versions.v8, data_dir: o.dataDir ?? '(datasets.mnist())', pid: process.pid });
+  await (mode === 'train' ? train(o, ds) : infer(o, ds));
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  console.error(err instanceof UsageError ? `train-throughput: ${err.message}` : err);
+  process.exit(err instanceof UsageError ? 2 : 1);
+});
