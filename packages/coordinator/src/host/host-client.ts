@@ -39,7 +39,13 @@ export interface HostOutcome {
 }
 
 /** Errors after which reconnecting cannot help. */
-const FATAL = new Set(['CNN_PROTO_BAD_TOKEN', 'CNN_PROTO_BAD_VERSION', 'CNN_PROTO_BAD_MODEL', 'CNN_PROTO_BAD_DATASET', 'CNN_PROTO_RUN_OVER']);
+const FATAL = new Set(['CNN_PROTO_BAD_TOKEN', 'CNN_PROTO_BAD_VERSION', 'CNN_PROTO_BAD_MODEL', 'CNN_PROTO_BAD_DATASET']);
+
+/**
+ * Silence after which the coordinator counts as gone (a half-open connection shows only as silence).
+ * Generous: a coordinator busy validating on its main thread pings late without being gone.
+ */
+const COORDINATOR_SILENCE_MS = 30_000;
 
 interface Prepared {
   spec: RunSpec;
@@ -138,9 +144,9 @@ export class HostClient {
             if (message.type === 'welcome') {
               joined = true;
               heartbeatMs = message.heartbeatMs;
+              const silence = Math.max(COORDINATOR_SILENCE_MS, 3 * heartbeatMs);
               watchdog = setInterval(() => {
-                // A half-open connection (cable pulled) shows only as silence.
-                if (Date.now() - lastPing > 3 * heartbeatMs) finish('unreachable', `no heartbeat from the coordinator for ${Date.now() - lastPing} ms`);
+                if (Date.now() - lastPing > silence) finish('unreachable', `no heartbeat from the coordinator for ${Date.now() - lastPing} ms`);
               }, heartbeatMs);
               watchdog.unref();
             }
@@ -183,6 +189,8 @@ export class HostClient {
         log.info({ reason: m.reason }, 'the run is over');
         return { kind: 'finished', reason: m.reason };
       case 'reject':
+        // Joining (or coming back) after the end: the run this host served is over.
+        if (m.code === 'CNN_PROTO_RUN_OVER') return { kind: 'finished', reason: m.message };
         log.error({ code: m.code }, `the coordinator refused this host: ${m.message}`);
         // Refusals that a retry cannot cure end the host; others are followed by a close and a retry.
         return FATAL.has(m.code) ? { kind: 'fatal', reason: `${m.code}: ${m.message}` } : null;

@@ -38,7 +38,8 @@ interface Connection {
   state: State;
   name: string;
   threads: number;
-  lastPong: number;
+  /** Pings sent since the last pong: counted, not timed, so a busy coordinator blames no host. */
+  unanswered: number;
   link: RemoteHostLink | null;
   handshakeTimer: NodeJS.Timeout | null;
 }
@@ -116,15 +117,15 @@ export class CoordinatorServer {
 
   #accept(socket: WebSocket, req: IncomingMessage): void {
     const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const c: Connection = { socket, address, id: `host-${nextHost++}`, state: 'hello', name: '?', threads: 0, lastPong: Date.now(), link: null, handshakeTimer: null };
+    const c: Connection = { socket, address, id: `host-${nextHost++}`, state: 'hello', name: '?', threads: 0, unanswered: 0, link: null, handshakeTimer: null };
     this.#connections.add(c);
     c.handshakeTimer = setTimeout(() => {
       if (c.state !== 'ready') this.#reject(c, 'CNN_PROTO_TIMEOUT', `no completed handshake within ${this.#o.handshakeTimeoutMs} ms`);
     }, this.#o.handshakeTimeoutMs);
     socket.on('pong', () => {
-      c.lastPong = Date.now();
+      c.unanswered = 0;
       const stats = this.#o.membership.stats(c.id);
-      if (stats) stats.lastSeen = c.lastPong;
+      if (stats) stats.lastSeen = Date.now();
     });
     socket.on('message', (data, isBinary) => this.#onFrame(c, data, isBinary));
     socket.on('close', (code, reason) => this.#onClose(c, code, reason.toString()));
@@ -219,15 +220,15 @@ export class CoordinatorServer {
     }
   }
 
-  /** Pings every host; one silent for MISSED_HEARTBEATS intervals is lost (its work reassigned). */
+  /** Pings every host; one that left MISSED_HEARTBEATS pings unanswered is lost (its work reassigned). */
   #beat(): void {
-    const now = Date.now();
     for (const c of this.#connections) {
       if (c.state === 'closed') continue;
-      if (c.state === 'ready' && now - c.lastPong > MISSED_HEARTBEATS * this.#o.heartbeatMs) {
-        this.#reject(c, 'CNN_PROTO_TIMEOUT', `no heartbeat for ${now - c.lastPong} ms`);
+      if (c.state === 'ready' && c.unanswered >= MISSED_HEARTBEATS) {
+        this.#reject(c, 'CNN_PROTO_TIMEOUT', `${c.unanswered} heartbeats in a row went unanswered`);
         continue;
       }
+      c.unanswered += 1;
       c.socket.ping();
     }
   }

@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor.js';
 import { type Callbacks, fire, History, type Logs } from './callbacks.js';
 import type { ShardStats } from './gradient.js';
 import type { Strategy } from './strategy.js';
+import { yieldToEventLoop } from './yield.js';
 
 /** The model state the loop advances: parameters, optimizer slots and the iteration count. */
 export interface TrainableState {
@@ -43,9 +44,6 @@ export function statsToLogs(stats: ShardStats, prefix = ''): Logs {
   return { [`${prefix}loss`]: stats.lossSum / stats.count, [`${prefix}acc`]: stats.correct / stats.count };
 }
 
-/** Lets timers and signal handlers run; the loop is otherwise all microtasks. */
-const yieldToEventLoop = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /**
  * The training loop shared by every strategy: epoch orders from the seed, one step per global batch

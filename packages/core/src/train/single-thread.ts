@@ -6,6 +6,7 @@ import { evaluateRows, forwardRows } from './inference.js';
 import type { Strategy, StepRequest, TrainingSetup } from './strategy.js';
 import { shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
 import { applyUpdate } from './update.js';
+import { yieldToEventLoop } from './yield.js';
 
 /** Everything on the calling thread: the whole tree is one block. */
 export class SingleThreadStrategy implements Strategy {
@@ -38,15 +39,29 @@ export class SingleThreadStrategy implements Strategy {
     return sum;
   }
 
+  /** Chunk by chunk, letting the event loop turn in between (a coordinator keeps answering its hosts). */
   async evaluate(x: Tensor, y: Tensor): Promise<ShardStats> {
     const s = this.#prepared();
-    return evaluateRows(this.#inference(), x, y, s.loss, s.fuseSoftmax, 0, x.shape[0]);
+    const ws = this.#inference();
+    const total: ShardStats = { lossSum: 0, correct: 0, count: 0 };
+    for (let start = 0; start < x.shape[0]; start += ws.options.capacity) {
+      const part = evaluateRows(ws, x, y, s.loss, s.fuseSoftmax, start, Math.min(ws.options.capacity, x.shape[0] - start));
+      total.lossSum += part.lossSum;
+      total.correct += part.correct;
+      total.count += part.count;
+      await yieldToEventLoop();
+    }
+    return total;
   }
 
   async predict(x: Tensor): Promise<Float32Array> {
     const ws = this.#inference();
-    const out = new Float32Array(x.shape[0] * ws.network.outputSize);
-    forwardRows(ws, x, 0, x.shape[0], out);
+    const width = ws.network.outputSize;
+    const out = new Float32Array(x.shape[0] * width);
+    for (let start = 0; start < x.shape[0]; start += ws.options.capacity) {
+      forwardRows(ws, x, start, Math.min(ws.options.capacity, x.shape[0] - start), out, start * width);
+      await yieldToEventLoop();
+    }
     return out;
   }
 
