@@ -13,7 +13,8 @@ describe('cnn train', () => {
     expect(r.stdout).toMatch(/Epoch 1\/1 {2}loss \d+\.\d{4} {2}accuracy [\d.]+% {2}val_loss [\d.]+ {2}val_accuracy [\d.]+% {2}[\d,]+ img\/s/);
     for (const f of ['model.json', 'weights.bin', 'optimizer.bin', 'metrics.jsonl', 'config.json']) expect(existsSync(join(out, f)), f).toBe(true);
     const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.filter((l) => l.event === 'step')).toHaveLength(40);
+    // Steps are numbered as they happen (1..40), not after fit returns.
+    expect(lines.filter((l) => l.event === 'step').map((l) => l.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(lines.at(-1)).toMatchObject({ event: 'epoch', epoch: 1 });
     const model = await Sequential.load(out);
     expect(model.iterations).toBe(40);

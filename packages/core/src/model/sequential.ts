@@ -236,7 +236,6 @@ export class Sequential {
         validation, callbacks, strategy,
       });
     } finally {
-      this.iterations = state.iterations;
       await strategy.close();
     }
   }
@@ -333,7 +332,13 @@ export class Sequential {
       loss: compiled.loss,
       fuseSoftmax: compiled.fuseSoftmax,
       modelConfig: this.toJSON(),
-      iterations: this.iterations,
+      // Through to the model, so callbacks see the step count as it grows.
+      get iterations() {
+        return model.iterations;
+      },
+      set iterations(v: number) {
+        model.iterations = v;
+      },
       get stopTraining() {
         return model.stopTraining;
       },
