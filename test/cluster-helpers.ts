@@ -54,3 +54,16 @@ export async function expectExit(p: Proc, code: number): Promise<Finished> {
   if (r.code !== code) throw new Error(`expected exit ${code}, got ${r.code} (${r.signal ?? 'no signal'}):\n${r.stdout}\n${r.stderr}`);
   return r;
 }
+
+/** A TCP port that was free a moment ago (for a coordinator that must come back on the same port). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
