@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { KERNELS_ID, type Network } from '@cnn/core';
+import { type Network, kernelsId } from '@cnn/core';
 
 /** Key-sorted JSON, so equal configs hash equally whatever order their keys were written in. */
 function canonicalJson(v: unknown): string {
@@ -17,5 +17,5 @@ function canonicalJson(v: unknown): string {
  */
 export function modelFingerprint(topology: unknown, network: Network, loss: unknown): string {
   const layout = network.params.map((p) => `${p.fullName}:${p.shape.join('x')}@${p.offset}`).join(';');
-  return createHash('sha256').update(`${canonicalJson(topology)}\n${layout}\n${canonicalJson(loss)}\n${KERNELS_ID}`).digest('hex');
+  return createHash('sha256').update(`${canonicalJson(topology)}\n${layout}\n${canonicalJson(loss)}\n${kernelsId()}`).digest('hex');
 }

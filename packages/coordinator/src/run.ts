@@ -178,7 +178,8 @@ export class CoordinatorRun {
       this.membership.add(new LocalHostLink(this.#pool));
     }
     if (o.listen) {
-      const maxPieces = 2 * Math.log2(treeSpan(this.spec.maxShards)) + 2;
+      // Reassignment can hand one host many small pieces; every piece holds a shard at least.
+      const maxPieces = this.spec.maxShards;
       this.#server = new CoordinatorServer({
         host: o.listen.host, port: o.listen.port, token: o.listen.token, tls: o.listen.tls, run: this.spec,
         limits: { paramCount: this.spec.paramCount, maxPieces }, membership: this.membership, log: o.log,

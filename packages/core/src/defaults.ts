@@ -17,8 +17,3 @@ export const DEFAULTS = {
   yieldEveryMs: 50,
 } as const;
 
-/**
- * Names the kernels that compute training arithmetic. Machines whose kernels differ would compute
- * different bits from the same shard, so hosts compare this (inside the model fingerprint) on join.
- */
-export const KERNELS_ID = 'reference-js/1';

@@ -1,7 +1,7 @@
 /**
  * @cnn/core: Keras-style convolutional networks on typed arrays. Everything public is exported here.
  */
-export { DEFAULTS, KERNELS_ID } from './defaults.js';
+export { DEFAULTS } from './defaults.js';
 export { CnnError } from './errors.js';
 export { Tensor, tensor, scalar, zeros, byteLut, type DType, type NestedArray, type TensorStorage } from './tensor.js';
 export { type Shape, sizeOf } from './shape.js';
@@ -17,12 +17,21 @@ export { Workspace, type WorkspaceOptions } from './model/workspace.js';
 export { saveModel, loadModel, writeFileAtomic, MODEL_FORMAT, type SavedModel, type SaveOptions } from './model/io.js';
 export { models, builtinModel, type BuiltinModelName } from './models/builtin.js';
 
-export { Arena, ARENA_ALIGNMENT, bytesFor, type ArenaView, type Backing, type BufferRequest } from './memory/arena.js';
+export { Arena, ARENA_ALIGNMENT, alignUp, bytesFor, type ArenaView, type Backing, type BufferRequest } from './memory/arena.js';
+export { KernelHeap, KERNEL_HEAP_DEFAULTS, HEAP_HEADER_BYTES, type KernelHeapOptions } from './memory/kernel-heap.js';
+export { HeapArena, processHeap, attachProcessHeap, heapArena, heapArenaFor } from './memory/process-heap.js';
+export { referenceKernels } from './kernels/reference.js';
+export { processKernels, kernelsId, KERNELS_ENV } from './kernels/select.js';
+export type { KernelSet, FusedActivation } from './kernels/kernel-set.js';
+export { WasmKernels } from './kernels/wasm/kernels.js';
+export { wasmKernelSet } from './kernels/wasm/kernel-set.js';
+export { kernelsModule } from './kernels/wasm/node.js';
+export type { WasmMemory, WasmModule } from './kernels/wasm/wasm-api.js';
 export { CounterRandom, Purpose, philox4x32 } from './random/philox.js';
 export { epochPermutation } from './random/permutation.js';
 
 export { gradientOfShard, canFuseSoftmax, type ShardStats, type StepJob } from './train/gradient.js';
-export { sumBlock, combineBlocks, combineSubtree, alignedPieces, shardCount, treeSpan, slotsForBlock, isAlignedBlock, type BlockSum } from './train/tree.js';
+export { sumBlock, combineBlocks, combineSubtree, alignedPieces, type AddInto, shardCount, treeSpan, slotsForBlock, isAlignedBlock, type BlockSum } from './train/tree.js';
 export { fitLoop, statsToLogs, type FitLoopOptions, type TrainableState } from './train/fit.js';
 export { History, type Callbacks, type Logs } from './train/callbacks.js';
 export { SingleThreadStrategy, singleThread } from './train/single-thread.js';

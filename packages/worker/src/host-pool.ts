@@ -1,12 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import {
-  type BlockSum, CnnError, type Loss, type Network, type Optimizer, type ShardStats, type StepRequest, type Tensor,
-  shardCount, treeSpan,
+  type BlockSum, CnnError, type HeapArena, type Loss, type Network, type Optimizer, type ShardStats, type StepRequest, type Tensor,
+  bytesFor, heapArena, processHeap, processKernels, shardCount, treeSpan,
 } from '@cnn/core';
 import { Piscina } from 'piscina';
 import { type BlockRef, type BlockTask, type CombineTask, type HostSetup, type InferenceTask, type ResultBuffer, type UpdateTask, decodeBlockResult } from './protocol.js';
 import { type Span, planBlocks, splitRange } from './plan.js';
 import { type SharedTensor, shareTensor } from './shared-tensor.js';
+import { THREAD_INFERENCE_CAPACITY, threadRequests } from './thread-workspaces.js';
 
 const THREAD_MODULE = fileURLToPath(new URL('./thread.js', import.meta.url));
 
@@ -61,14 +62,20 @@ export class HostPool {
   readonly params: Float32Array;
   readonly #setup: HostSetup;
   #pool: Piscina | undefined;
+  /** Result buffers, handed out in order within a step (a second order of the same step gets new ones). */
   readonly #results: ResultBuffer[] = [];
+  readonly #resultArenas: HeapArena[] = [];
+  readonly #regions: HeapArena[];
+  #cursorStep = -1;
+  #cursor = 0;
   #shuffled = false;
 
-  private constructor(options: HostPoolOptions, setup: HostSetup) {
+  private constructor(options: HostPoolOptions, setup: HostSetup, regions: HeapArena[]) {
     this.threads = options.threads;
     this.network = options.network;
     this.params = options.params;
     this.#setup = setup;
+    this.#regions = regions;
     this.#pool = new Piscina({
       filename: THREAD_MODULE,
       minThreads: options.threads,
@@ -80,12 +87,22 @@ export class HostPool {
 
   static start(o: HostPoolOptions): HostPool {
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`options.threads must be a positive integer, got ${String(o.threads)}`);
+    const heap = processHeap();
     const shared: [string, Float32Array][] = [['params', o.params], ...(o.slots ?? []).map((s, i): [string, Float32Array] => [`optimizer slot ${i}`, s])];
     for (const [what, a] of shared) {
-      if (!(a.buffer instanceof SharedArrayBuffer)) throw new CnnError('CNN_ERR_NOT_SHARED', `host pool: the model's ${what} must live in a SharedArrayBuffer`);
+      if (!heap.owns(a)) throw new CnnError('CNN_ERR_NOT_IN_HEAP', `host pool: the model's ${what} must be allocated from the kernel heap (a Sequential's are)`);
     }
     const x = o.x && shareTensor(o.x);
+    // Each thread's workspaces are carved here, on the heap's owning thread, so they can be freed.
+    const { training, inference } = threadRequests(o.network, o.microBatch, o.maxShards);
+    const regionBytes = bytesFor(training) + bytesFor(inference);
+    const regions = Array.from({ length: o.threads }, () => heapArena(regionBytes));
     return new HostPool(o, {
+      heap: heap.memory,
+      kernelsId: processKernels().id,
+      regions: regions.map((r) => ({ offset: r.byteOffset, bytes: r.byteLength })),
+      claims: new Int32Array(new SharedArrayBuffer(4)),
+      inferenceCapacity: THREAD_INFERENCE_CAPACITY,
       modelConfig: o.modelConfig,
       params: o.params,
       slots: o.slots ?? [],
@@ -99,7 +116,7 @@ export class HostPool {
       x,
       y: o.y && shareTensor(o.y),
       fault: faultFromEnv(),
-    });
+    }, regions);
   }
 
   get closed(): boolean {
@@ -118,18 +135,18 @@ export class HostPool {
 
   /**
    * Computes the given pieces (aligned subtrees) of a step, cut into blocks for the threads. Resolves
-   * to the blocks' sums, whose gradients sit in the pool's result buffers until the next call.
+   * to the blocks' sums, whose gradients stay in the pool's result buffers until a later step reuses them.
    */
   async computeBlocks(request: StepRequest, pieces: readonly Span[]): Promise<BlockSum[]> {
     const shards = shardCount(request.batchSize, this.#setup.microBatch);
     const blocks = planBlocks(pieces, shards, this.threads);
-    this.#ensureResults(blocks.length);
+    const results = this.#takeResults(request.step, blocks.length);
     const tasks: BlockTask[] = blocks.map((b, i) => ({
       step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
-      blockStart: b.start, blockLen: b.len, result: this.#results[i],
+      blockStart: b.start, blockLen: b.len, result: results[i],
     }));
     const stats = await this.#run({ step: request.step, what: 'computing gradients' }, 'block', tasks);
-    return blocks.map((b, i) => ({ ...b, grad: this.#results[i].grad, ...decodeBlockResult(stats[i]) }));
+    return blocks.map((b, i) => ({ ...b, grad: results[i].grad, ...decodeBlockResult(stats[i]) }));
   }
 
   /** Combines block sums (from computeBlocks) into each piece, over all threads; resolves to the pieces' sums. */
@@ -172,10 +189,16 @@ export class HostPool {
     return out;
   }
 
+  /** Stops the threads, then gives their regions and the result buffers back to the heap. */
   async close(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
-    if (pool) await pool.destroy();
+    if (!pool) return;
+    await pool.destroy();
+    for (const a of [...this.#regions, ...this.#resultArenas]) a.release();
+    this.#regions.length = 0;
+    this.#resultArenas.length = 0;
+    this.#results.length = 0;
   }
 
   #refs(blocks: readonly BlockSum[]): BlockRef[] {
@@ -186,11 +209,24 @@ export class HostPool {
     });
   }
 
-  #ensureResults(count: number): void {
-    const p = this.params.length;
-    while (this.#results.length < count) {
-      this.#results.push({ id: this.#results.length, grad: new Float32Array(new SharedArrayBuffer(p * 4)) });
+  /**
+   * `count` result buffers no other order of this step holds: a step's blocks stay valid until the
+   * step is combined, even when the same pool computes a second share (reassigned work).
+   */
+  #takeResults(step: number, count: number): ResultBuffer[] {
+    if (step !== this.#cursorStep) {
+      this.#cursorStep = step;
+      this.#cursor = 0;
     }
+    const p = this.params.length;
+    while (this.#results.length < this.#cursor + count) {
+      const arena = heapArena(p * 4);
+      this.#resultArenas.push(arena);
+      this.#results.push({ id: this.#results.length, grad: arena.f32(p, 'result') });
+    }
+    const taken = this.#results.slice(this.#cursor, this.#cursor + count);
+    this.#cursor += count;
+    return taken;
   }
 
   async #inference(x: SharedTensor, y: SharedTensor | null, out: Float32Array | null): Promise<unknown[]> {

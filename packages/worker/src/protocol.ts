@@ -1,4 +1,5 @@
 import { CnnError } from '@cnn/core';
+import type { WasmMemory } from '@cnn/core';
 import type { SharedTensor } from './shared-tensor.js';
 
 /*
@@ -9,6 +10,16 @@ import type { SharedTensor } from './shared-tensor.js';
 
 /** Everything a worker thread attaches to once, when it starts. */
 export interface HostSetup {
+  /** The host's kernel heap (a shared WebAssembly.Memory): every buffer below lies in it. */
+  readonly heap: WasmMemory;
+  /** The kernels every thread of the host must run (they give the bits). */
+  readonly kernelsId: string;
+  /** One region of the heap per thread, for its workspaces; a starting thread claims the next. */
+  readonly regions: readonly { readonly offset: number; readonly bytes: number }[];
+  /** Claim counter of `regions` (Atomics.add). */
+  readonly claims: Int32Array;
+  /** Samples a thread's inference workspace holds. */
+  readonly inferenceCapacity: number;
   readonly modelConfig: unknown;
   readonly params: Float32Array;
   readonly slots: readonly Float32Array[];

@@ -6,26 +6,33 @@
  */
 import { workerData } from 'node:worker_threads';
 import {
-  type BlockSum, CnnError, DEFAULTS, type StepJob, Workspace, applyUpdate, combineBlocks, combineSubtree, evaluateRows,
-  forwardRows, networkFromTopology, resolveLoss, resolveOptimizer, slotsForBlock, sumBlock,
+  Arena, type BlockSum, CnnError, type StepJob, Workspace, attachProcessHeap, combineBlocks, combineSubtree, evaluateRows,
+  forwardRows, networkFromTopology, processKernels, resolveLoss, resolveOptimizer, sumBlock,
 } from '@cnn/core';
 import {
   type BlockRef, type BlockResult, type HostSetup, type ResultBuffer, decodeBlockTask, decodeCombineTask, decodeInferenceTask, decodeUpdateTask,
 } from './protocol.js';
 import { tensorOf } from './shared-tensor.js';
+import { threadRequests } from './thread-workspaces.js';
 
 const setup = workerData as HostSetup;
+// First of all: every buffer this thread touches lives in the host's heap.
+const heap = attachProcessHeap(setup.heap);
+const kernels = processKernels();
+if (kernels.id !== setup.kernelsId) {
+  throw new CnnError('CNN_ERR_KERNELS_MISMATCH', `this thread runs kernels ${kernels.id}, the host ${setup.kernelsId}: every thread must run the same`);
+}
 const network = networkFromTopology(setup.modelConfig);
 const loss = resolveLoss(setup.loss);
 const optimizer = setup.optimizer && resolveOptimizer(setup.optimizer);
 const x = setup.x && tensorOf(setup.x);
 const y = setup.y && tensorOf(setup.y);
-const training = Workspace.create(network, setup.params, {
-  capacity: setup.microBatch,
-  training: true,
-  gradSlots: slotsForBlock(setup.longestBlock),
-});
-let inference: Workspace | undefined;
+const region = setup.regions[Atomics.add(setup.claims, 0, 1)];
+if (!region) throw new CnnError('CNN_ERR_POOL_CLOSED', 'no workspace region left for this thread (a thread was restarted after a failure)');
+const arena = new Arena(heap.bufferCovering(region.offset + region.bytes), region.offset, region.bytes);
+const requests = threadRequests(network, setup.microBatch, setup.longestBlock);
+const training = new Workspace(network, setup.params, { capacity: setup.microBatch, training: true, gradSlots: requests.trainingSlots }, arena.allocAll(requests.training), kernels);
+const inference = new Workspace(network, setup.params, { capacity: setup.inferenceCapacity, training: false, gradSlots: 0 }, arena.allocAll(requests.inference), kernels);
 
 export function block(message: unknown): BlockResult {
   const task = decodeBlockTask(message, setup);
@@ -66,21 +73,20 @@ export function combine(message: unknown): null {
   const all = sums(task.blocks);
   for (const piece of task.pieces) {
     const inside = all.filter((b) => b.start >= piece.start && b.start < piece.start + piece.len);
-    combineSubtree(inside, task.shards, piece.start, piece.len, task.begin, task.end);
+    combineSubtree(inside, task.shards, piece.start, piece.len, task.begin, task.end, kernels.addInto);
   }
   return null;
 }
 
 export function update(message: unknown): null {
   const task = decodeUpdateTask(message, setup);
-  const root = combineBlocks(sums(task.blocks), task.shards, task.begin, task.end);
-  applyUpdate(optimizer!, setup.params, root.grad, setup.slots, task.batchSize, task.step + 1, task.begin, task.end);
+  const root = combineBlocks(sums(task.blocks), task.shards, task.begin, task.end, kernels.addInto);
+  kernels.applyUpdate(optimizer!, setup.params, root.grad, setup.slots, task.batchSize, task.step + 1, task.begin, task.end);
   return null;
 }
 
 export function infer(message: unknown): BlockResult | null {
   const task = decodeInferenceTask(message);
-  inference ??= Workspace.create(network, setup.params, { capacity: DEFAULTS.inferenceChunk, training: false, gradSlots: 0 });
   const rows = tensorOf(task.x);
   if (task.out) {
     forwardRows(inference, rows, task.start, task.count, task.out, task.start * network.outputSize);

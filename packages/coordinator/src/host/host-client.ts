@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import {
   type Dataset, datasetFingerprint, epochPermutation, networkFromTopology, resolveLoss, canFuseSoftmax,
-  Arena, shardCount,
+  type HeapArena, heapArena, shardCount,
 } from '@cnn/core';
 import { HostPool } from '@cnn/worker';
 import type { Logger } from 'pino';
@@ -50,6 +50,7 @@ const COORDINATOR_SILENCE_MS = 30_000;
 interface Prepared {
   spec: RunSpec;
   pool: HostPool;
+  arena: HeapArena;
   params: Float32Array;
   epoch: number;
   shuffle: boolean | null;
@@ -95,8 +96,16 @@ export class HostClient {
         delay = Math.min(delay * 2, HOST_DEFAULTS.maxRetryMs);
       }
     } finally {
-      await this.#prepared?.pool.close();
+      await this.#release();
     }
+  }
+
+  async #release(): Promise<void> {
+    const p = this.#prepared;
+    this.#prepared = null;
+    if (!p) return;
+    await p.pool.close();
+    p.arena.release();
   }
 
   /** Stops after the current step; the coordinator reassigns what this host was doing. */
@@ -211,14 +220,16 @@ export class HostClient {
     const same = this.#prepared && this.#prepared.spec.modelFingerprint === spec.modelFingerprint && this.#prepared.spec.maxShards >= spec.maxShards
       && this.#prepared.spec.microBatch === spec.microBatch && this.#prepared.spec.seed === spec.seed && this.#prepared.spec.dataset === spec.dataset;
     if (!same && fingerprint === spec.modelFingerprint && dataFingerprint === spec.datasetFingerprint) {
-      await this.#prepared?.pool.close();
-      const params = Arena.create(network.paramCount * 4, true).f32(network.paramCount, 'params');
+      await this.#release();
+      // In the kernel heap, where this host's threads read them.
+      const arena = heapArena(network.paramCount * 4);
+      const params = arena.f32(network.paramCount, 'params');
       const pool = HostPool.start({
         threads: this.#o.threads, modelConfig: spec.model, network, params, loss,
         fuseSoftmax: canFuseSoftmax(loss, network.layers[network.layers.length - 1].finalActivation),
         microBatch: spec.microBatch, seed: spec.seed, maxShards: spec.maxShards, x: data.train.x, y: data.train.y,
       });
-      this.#prepared = { spec, pool, params, epoch: -1, shuffle: null, samples: data.train.x.shape[0] };
+      this.#prepared = { spec, pool, arena, params, epoch: -1, shuffle: null, samples: data.train.x.shape[0] };
     }
     return { modelFingerprint: fingerprint, datasetFingerprint: dataFingerprint };
   }

@@ -1,4 +1,4 @@
-import { activationBackward, activationForward, type ActivationName } from '../kernels/activations.js';
+import type { ActivationName } from '../kernels/activations.js';
 import { normalizeConfig } from '../names.js';
 import { type Shape, sizeOf } from '../shape.js';
 import { BASE_CONFIG_KEYS, Layer, type LayerConfig, type LayerIO, type PassContext } from './layer.js';
@@ -34,13 +34,13 @@ export class Activation extends Layer {
 
   forward(io: LayerIO, ctx: PassContext): void {
     const count = ctx.n * sizeOf(this.inputShape);
-    activationForward(ctx.skipActivation ? 'linear' : this.activation, count, this.inputShape[this.inputShape.length - 1], io.x, io.y);
+    ctx.kernels.activationForward(ctx.skipActivation ? 'linear' : this.activation, count, this.inputShape[this.inputShape.length - 1], io.x, io.y);
   }
 
   backward(io: LayerIO, ctx: PassContext): void {
     if (!io.dx) return;
     const count = ctx.n * sizeOf(this.inputShape);
-    activationBackward(ctx.skipActivation ? 'linear' : this.activation, count, this.inputShape[this.inputShape.length - 1], io.y, io.dy!, io.dx);
+    ctx.kernels.activationBackward(ctx.skipActivation ? 'linear' : this.activation, count, this.inputShape[this.inputShape.length - 1], io.y, io.dy!, io.dx);
   }
 
   getLayerConfig(): Record<string, unknown> {

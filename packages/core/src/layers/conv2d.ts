@@ -1,6 +1,6 @@
 import { CnnError } from '../errors.js';
-import { activationBackward, activationForward, type ActivationName } from '../kernels/activations.js';
-import { conv2dBackwardFilter, conv2dBackwardInput, conv2dForward, conv2dScratchSize } from '../kernels/conv2d.js';
+import type { ActivationName } from '../kernels/activations.js';
+import type { KernelSet } from '../kernels/kernel-set.js';
 import { type Padding, type WindowGeometry, windowGeometry } from '../kernels/geometry.js';
 import type { BufferRequest } from '../memory/arena.js';
 import { normalizeConfig } from '../names.js';
@@ -73,8 +73,8 @@ export class Conv2D extends Layer {
     return specs;
   }
 
-  override scratchRequests(): BufferRequest[] {
-    return [{ name: 'acc', kind: 'f64', length: conv2dScratchSize(this.geometry, this.filters) }];
+  override scratchRequests(_capacity: number, _training: boolean, kernels: KernelSet): BufferRequest[] {
+    return [kernels.conv2dScratch(this.geometry, this.filters)];
   }
 
   override get finalActivation(): string {
@@ -83,19 +83,22 @@ export class Conv2D extends Layer {
 
   forward(io: LayerIO, ctx: PassContext): void {
     const g = this.geometry;
-    conv2dForward(g, this.filters, ctx.n, io.x, io.params[0], this.useBias ? io.params[1] : null, io.y, io.scratch.get('acc') as Float64Array);
-    if (!ctx.skipActivation) {
-      activationForward(this.activation, ctx.n * g.outH * g.outW * this.filters, this.filters, io.y, io.y);
-    }
+    const k = ctx.kernels;
+    const activation = ctx.skipActivation ? 'linear' : this.activation;
+    // relu rides along with the convolution's output writes; others run after it.
+    const fused = activation === 'relu' ? 'relu' : 'linear';
+    k.conv2dForward(g, this.filters, ctx.n, io.x, io.params[0], this.useBias ? io.params[1] : null, io.y, io.scratch.get('acc')!, fused);
+    if (fused === 'linear' && activation !== 'linear') k.activationForward(activation, ctx.n * g.outH * g.outW * this.filters, this.filters, io.y, io.y);
   }
 
   backward(io: LayerIO, ctx: PassContext): void {
     const g = this.geometry;
+    const k = ctx.kernels;
     const dy = io.dy!;
-    const scratch = io.scratch.get('acc') as Float64Array;
-    if (!ctx.skipActivation) activationBackward(this.activation, ctx.n * g.outH * g.outW * this.filters, this.filters, io.y, dy, dy);
-    conv2dBackwardFilter(g, this.filters, ctx.n, io.x, dy, io.grads[0], this.useBias ? io.grads[1] : null, scratch);
-    if (io.dx) conv2dBackwardInput(g, this.filters, ctx.n, dy, io.params[0], io.dx, scratch);
+    const scratch = io.scratch.get('acc')!;
+    if (!ctx.skipActivation) k.activationBackward(this.activation, ctx.n * g.outH * g.outW * this.filters, this.filters, io.y, dy, dy);
+    k.conv2dBackwardFilter(g, this.filters, ctx.n, io.x, dy, io.grads[0], this.useBias ? io.grads[1] : null, scratch);
+    if (io.dx) k.conv2dBackwardInput(g, this.filters, ctx.n, dy, io.params[0], io.dx, scratch);
   }
 
   getLayerConfig(): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { CnnError } from '../errors.js';
-import { activationBackward, activationForward, type ActivationName } from '../kernels/activations.js';
-import { denseBackwardFilter, denseBackwardInput, denseForward, denseScratchSize } from '../kernels/dense.js';
+import type { ActivationName } from '../kernels/activations.js';
+import type { KernelSet } from '../kernels/kernel-set.js';
 import type { BufferRequest } from '../memory/arena.js';
 import { normalizeConfig } from '../names.js';
 import type { Shape } from '../shape.js';
@@ -52,8 +52,8 @@ export class Dense extends Layer {
     return specs;
   }
 
-  override scratchRequests(): BufferRequest[] {
-    return [{ name: 'acc', kind: 'f64', length: denseScratchSize(this.units) }];
+  override scratchRequests(capacity: number, _training: boolean, kernels: KernelSet): BufferRequest[] {
+    return [kernels.denseScratch(capacity, this.inputShape[0], this.units)];
   }
 
   override get finalActivation(): string {
@@ -62,16 +62,21 @@ export class Dense extends Layer {
 
   forward(io: LayerIO, ctx: PassContext): void {
     const inDim = this.inputShape[0];
-    denseForward(ctx.n, inDim, this.units, io.x, io.params[0], this.useBias ? io.params[1] : null, io.y, io.scratch.get('acc') as Float64Array);
-    if (!ctx.skipActivation) activationForward(this.activation, ctx.n * this.units, this.units, io.y, io.y);
+    const k = ctx.kernels;
+    const activation = ctx.skipActivation ? 'linear' : this.activation;
+    const fused = activation === 'relu' ? 'relu' : 'linear';
+    k.denseForward(ctx.n, inDim, this.units, io.x, io.params[0], this.useBias ? io.params[1] : null, io.y, io.scratch.get('acc')!, fused);
+    if (fused === 'linear' && activation !== 'linear') k.activationForward(activation, ctx.n * this.units, this.units, io.y, io.y);
   }
 
   backward(io: LayerIO, ctx: PassContext): void {
     const inDim = this.inputShape[0];
+    const k = ctx.kernels;
     const dy = io.dy!;
-    if (!ctx.skipActivation) activationBackward(this.activation, ctx.n * this.units, this.units, io.y, dy, dy);
-    denseBackwardFilter(ctx.n, inDim, this.units, io.x, dy, io.grads[0], this.useBias ? io.grads[1] : null, io.scratch.get('acc') as Float64Array);
-    if (io.dx) denseBackwardInput(ctx.n, inDim, this.units, dy, io.params[0], io.dx);
+    const scratch = io.scratch.get('acc')!;
+    if (!ctx.skipActivation) k.activationBackward(this.activation, ctx.n * this.units, this.units, io.y, dy, dy);
+    k.denseBackwardFilter(ctx.n, inDim, this.units, io.x, dy, io.grads[0], this.useBias ? io.grads[1] : null, scratch);
+    if (io.dx) k.denseBackwardInput(ctx.n, inDim, this.units, dy, io.params[0], io.dx, scratch);
   }
 
   getLayerConfig(): Record<string, unknown> {

@@ -18,7 +18,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Targets } from '../kernels/losses.js';
 import { resolveLoss, losses as lossFactories, type Loss } from '../losses/index.js';
-import { Arena } from '../memory/arena.js';
+import { referenceKernels } from '../kernels/reference.js';
+import { Arena, type BufferRequest, bytesFor } from '../memory/arena.js';
 import { Workspace } from '../model/workspace.js';
 import { Sequential } from '../model/sequential.js';
 import { CounterRandom, Purpose } from '../random/philox.js';
@@ -28,6 +29,14 @@ import { gradientOfShard, type StepJob } from '../train/gradient.js';
 import { shardCount, slotsForBlock, sumBlock, treeSpan } from '../train/tree.js';
 import { Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, layers, MaxPooling2D, MinPooling2D } from './index.js';
 import type { Layer, LayerIO, PassContext } from './layer.js';
+
+/**
+ * Layers are checked here on the reference kernels, which take any arrays; the fast kernels are
+ * checked against the reference in kernels/wasm, and whole models train on them elsewhere.
+ */
+function scratchOf(requests: BufferRequest[]) {
+  return Arena.unshared(bytesFor(requests)).allocAll(requests);
+}
 
 const H = 1e-6;
 const TOL = 1e-5;
@@ -270,13 +279,13 @@ function checkLayer(layer: Layer, inShape: number[], o: LayerCheck = {}): { y: F
   const x = distinct(n * inSize, r);
   const params = layer.paramSpecs().map((s) => uniform(sizeOf(s.shape), r, -0.5, 0.5));
   const dLdy = uniform(n * outSize, r);
-  const { views } = Arena.fit(layer.scratchRequests(n, true).map((q) => ({ ...q })));
+  const views = scratchOf(layer.scratchRequests(n, true, referenceKernels));
   const io: LayerIO = {
     x, y: new Float32Array(n * outSize), dx: new Float32Array(n * inSize), dy: dLdy.slice(),
     params, grads: params.map((p) => new Float32Array(p.length).fill(NaN)), scratch: views,
   };
   const rc: RefContext = { seed: 3, step: 0, firstSample: 0, layerIndex: 0, training: true, ...o.ctx };
-  const ctx: PassContext = { n, training: rc.training, seed: rc.seed, step: rc.step, firstSample: rc.firstSample, layerIndex: rc.layerIndex, skipActivation: false };
+  const ctx: PassContext = { n, training: rc.training, seed: rc.seed, step: rc.step, firstSample: rc.firstSample, layerIndex: rc.layerIndex, skipActivation: false, kernels: referenceKernels };
   layer.forward(io, ctx);
   const y = io.y.slice();
   io.dx!.fill(NaN);
@@ -408,10 +417,10 @@ describe('dropout', () => {
     const run = (n: number, firstSample: number) => {
       const layer = layers.dropout({ rate: 0.5 });
       layer.build([10]);
-      const { views } = Arena.fit(layer.scratchRequests(n, true));
+      const views = scratchOf(layer.scratchRequests(n, true, referenceKernels));
       const x = new Float32Array(n * 10).fill(1);
       const io: LayerIO = { x, y: new Float32Array(n * 10), dx: null, dy: null, params: [], grads: [], scratch: views };
-      layer.forward(io, { n, training: true, seed: 9, step: 4, firstSample, layerIndex: 2, skipActivation: false });
+      layer.forward(io, { n, training: true, seed: 9, step: 4, firstSample, layerIndex: 2, skipActivation: false, kernels: referenceKernels });
       return Array.from(io.y);
     };
     const whole = run(4, 0);
@@ -423,10 +432,10 @@ describe('dropout', () => {
     for (const [rate, training] of [[0.5, false], [0, true]] as const) {
       const layer = layers.dropout({ rate });
       layer.build([6]);
-      const { views } = Arena.fit(layer.scratchRequests(2, training));
+      const views = scratchOf(layer.scratchRequests(2, training, referenceKernels));
       const x = uniform(12, rng(2));
       const io: LayerIO = { x, y: new Float32Array(12), dx: new Float32Array(12), dy: uniform(12, rng(3)), params: [], grads: [], scratch: views };
-      const ctx = { n: 2, training, seed: 1, step: 0, firstSample: 0, layerIndex: 0, skipActivation: false };
+      const ctx = { n: 2, training, seed: 1, step: 0, firstSample: 0, layerIndex: 0, skipActivation: false, kernels: referenceKernels };
       layer.forward(io, ctx);
       expect(Array.from(io.y)).toEqual(Array.from(x));
       if (training) {

@@ -1,3 +1,4 @@
+import type { KernelSet } from '../kernels/kernel-set.js';
 import type { ArenaView, BufferRequest } from '../memory/arena.js';
 import type { Shape } from '../shape.js';
 import type { InitializerName } from './initializers.js';
@@ -39,6 +40,8 @@ export interface PassContext {
   layerIndex: number;
   /** The loss consumes this layer's pre-activation output (fused softmax cross-entropy). */
   skipActivation: boolean;
+  /** The arithmetic this pass runs on (the workspace's kernel set). */
+  kernels: KernelSet;
 }
 
 export interface LayerConfig {
@@ -96,8 +99,8 @@ export abstract class Layer {
     return [];
   }
 
-  /** Buffers beyond x/y/dx/dy that the layer needs for `capacity` samples. */
-  scratchRequests(_capacity: number, _training: boolean): BufferRequest[] {
+  /** Buffers beyond x/y/dx/dy that the layer needs for `capacity` samples on these kernels. */
+  scratchRequests(_capacity: number, _training: boolean, _kernels: KernelSet): BufferRequest[] {
     return [];
   }
 

@@ -1,5 +1,5 @@
 import { type Padding, type WindowGeometry, windowGeometry } from '../kernels/geometry.js';
-import { avgPoolBackward, avgPoolForward, extremePoolBackward, extremePoolForward, type PoolKind } from '../kernels/pool2d.js';
+import type { PoolKind } from '../kernels/pool2d.js';
 import type { BufferRequest } from '../memory/arena.js';
 import { normalizeConfig } from '../names.js';
 import { type Shape, sizeOf } from '../shape.js';
@@ -50,16 +50,16 @@ abstract class Pooling2D extends Layer {
 
   forward(io: LayerIO, ctx: PassContext): void {
     if (this.kind === 'avg') {
-      avgPoolForward(this.geometry, ctx.n, io.x, io.y);
+      ctx.kernels.avgPoolForward(this.geometry, ctx.n, io.x, io.y);
       return;
     }
-    extremePoolForward(this.kind, this.geometry, ctx.n, io.x, io.y, (io.scratch.get('argIndex') as Int32Array | undefined) ?? null);
+    ctx.kernels.extremePoolForward(this.kind, this.geometry, ctx.n, io.x, io.y, (io.scratch.get('argIndex') as Int32Array | undefined) ?? null);
   }
 
   backward(io: LayerIO, ctx: PassContext): void {
     if (!io.dx) return;
-    if (this.kind === 'avg') avgPoolBackward(this.geometry, ctx.n, io.dy!, io.dx);
-    else extremePoolBackward(ctx.n, sizeOf(this.inputShape), sizeOf(this.outputShape), io.dy!, io.scratch.get('argIndex') as Int32Array, io.dx);
+    if (this.kind === 'avg') ctx.kernels.avgPoolBackward(this.geometry, ctx.n, io.dy!, io.dx);
+    else ctx.kernels.extremePoolBackward(ctx.n, sizeOf(this.inputShape), sizeOf(this.outputShape), io.dy!, io.scratch.get('argIndex') as Int32Array, io.dx);
   }
 
   getLayerConfig(): Record<string, unknown> {

@@ -3,6 +3,7 @@ import { CnnError } from '../errors.js';
 import { seed } from '../models/builtin.js';
 import { Workspace } from '../model/workspace.js';
 import { Arena, ARENA_ALIGNMENT, bytesFor } from './arena.js';
+import { heapArena, heapArenaFor, processHeap } from './process-heap.js';
 
 describe('Arena', () => {
   const requests = [
@@ -13,7 +14,7 @@ describe('Arena', () => {
   ] as const;
 
   it('carves aligned, disjoint views of the requested kinds from one backing store', () => {
-    const { arena, views } = Arena.fit(requests);
+    const { arena, views } = heapArenaFor(requests);
     expect(bytesFor(requests)).toBe(64 + 64 + 128 + 64);
     expect(arena.used).toBe(bytesFor(requests));
     let end = 0;
@@ -31,8 +32,8 @@ describe('Arena', () => {
   });
 
   it('can live in a SharedArrayBuffer, or at an aligned offset of a larger one', () => {
-    expect(Arena.create(100, true).isShared).toBe(true);
-    expect(Arena.create(100).isShared).toBe(false);
+    expect(heapArena(100).isShared).toBe(true);
+    expect(Arena.unshared(100).isShared).toBe(false);
     const sab = new SharedArrayBuffer(1024);
     const arena = new Arena(sab, 128, 256);
     expect(arena.f32(4).byteOffset).toBe(128);
@@ -41,7 +42,7 @@ describe('Arena', () => {
   });
 
   it('fails with a sizing hint when full', () => {
-    const arena = Arena.create(64);
+    const arena = Arena.unshared(64);
     arena.f32(16);
     let err: unknown;
     try {
@@ -54,14 +55,31 @@ describe('Arena', () => {
     expect((err as CnnError).message).toMatch(/extra needs 1 bytes, 0 of 64 left.*bytesFor/);
   });
 
-  it("a model's parameters and a workspace's buffers are views into shared arenas", () => {
+  it("a model's parameters and a workspace's buffers are views into the shared kernel heap", () => {
     const model = seed();
+    const heap = processHeap();
     expect(model.params.buffer).toBeInstanceOf(SharedArrayBuffer);
-    const ws = Workspace.create(model.network, model.params, { capacity: 8, training: true, gradSlots: 3 }, true);
+    expect(heap.owns(model.params)).toBe(true);
+    const ws = Workspace.create(model.network, model.params, { capacity: 8, training: true, gradSlots: 3 });
     const buffers = [ws.input, ws.output, ws.outputGrad!, ws.sparseTargets, ws.denseTargets, ...ws.gradSlots];
-    for (const b of buffers) expect(b.buffer).toBe(ws.input.buffer);
-    expect(ws.input.buffer).toBeInstanceOf(SharedArrayBuffer);
+    for (const b of buffers) expect(heap.owns(b)).toBe(true);
     expect(ws.gradSlots.map((s) => s.length)).toEqual([10180, 10180, 10180]);
-    expect(bytesFor(Workspace.requests(model.network, ws.options))).toBe(ws.input.buffer.byteLength);
+    const first = ws.input.byteOffset;
+    const last = ws.gradSlots[2];
+    expect(last.byteOffset + last.byteLength - first).toBeLessThanOrEqual(bytesFor(Workspace.requests(model.network, ws.options)));
+    ws.release();
+  });
+
+  it('released regions are reused, zeroed', () => {
+    const heap = processHeap();
+    const a = heapArena(4096);
+    a.f32(1024).fill(7);
+    const offset = a.byteOffset;
+    a.release();
+    const b = heapArena(4096);
+    expect(b.byteOffset).toBe(offset);
+    expect(b.f32(1024).every((v) => v === 0)).toBe(true);
+    b.release();
+    expect(heap.freeBytes).toBeGreaterThanOrEqual(4096);
   });
 });

@@ -21,7 +21,8 @@ export const ARENA_ALIGNMENT = 64;
 
 const BYTES: Record<BufferKind, number> = { f32: 4, f64: 8, i32: 4, u8: 1 };
 
-function alignUp(n: number): number {
+/** Rounds a byte count up to the arena alignment. */
+export function alignUp(n: number): number {
   return Math.ceil(n / ARENA_ALIGNMENT) * ARENA_ALIGNMENT;
 }
 
@@ -56,16 +57,9 @@ export class Arena {
     this.byteLength = byteLength;
   }
 
-  /** An arena over fresh memory, shared between threads when `shared` is true. */
-  static create(byteLength: number, shared = false): Arena {
-    const bytes = Math.max(alignUp(byteLength), ARENA_ALIGNMENT);
-    return new Arena(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  }
-
-  /** An arena exactly large enough for `requests`, with them already carved in order. */
-  static fit(requests: readonly BufferRequest[], shared = false): { arena: Arena; views: Map<string, ArenaView> } {
-    const arena = Arena.create(bytesFor(requests), shared);
-    return { arena, views: arena.allocAll(requests) };
+  /** An arena over ordinary (unshared) memory: for tests and tools, not for models. */
+  static unshared(byteLength: number): Arena {
+    return new Arena(new ArrayBuffer(Math.max(alignUp(byteLength), ARENA_ALIGNMENT)));
   }
 
   get used(): number {

@@ -3,7 +3,7 @@ import { CnnError, check } from '../errors.js';
 import { layerFromConfig } from '../layers/index.js';
 import type { Layer } from '../layers/layer.js';
 import { type Loss, resolveLoss } from '../losses/index.js';
-import { Arena } from '../memory/arena.js';
+import { type HeapArena, heapArena } from '../memory/process-heap.js';
 import { normalizeConfig } from '../names.js';
 import type { Optimizer } from '../optimizers/optimizer.js';
 import { resolveOptimizer } from '../optimizers/index.js';
@@ -68,6 +68,7 @@ interface Compiled {
   metrics: string[];
   fuseSoftmax: boolean;
   slots: Float32Array[];
+  arena: HeapArena;
 }
 
 const METRICS: Record<string, string> = { accuracy: 'acc', acc: 'acc' };
@@ -139,7 +140,8 @@ export class Sequential {
     if (this.#network) return;
     check(this.#layers.length > 0, 'CNN_ERR_EMPTY_MODEL', () => 'The model has no layers; add some with model.add(...)');
     const network = new Network(this.#layers, this.#layers[0].declaredInputShape!);
-    const params = Arena.create(network.paramCount * 4, true).f32(network.paramCount, 'params');
+    // In the kernel heap, shared with worker threads, freed when the model is collected.
+    const params = heapArena(network.paramCount * 4).releaseWith(this).f32(network.paramCount, 'params');
     network.initialize(params, this.seed);
     this.#network = network;
     this.#params = params;
@@ -159,10 +161,11 @@ export class Sequential {
       throw new CnnError('CNN_ERR_BAD_CONFIG', `${loss.name} needs at least 2 outputs, the model has ${network.outputSize}`);
     }
     const fuseSoftmax = canFuseSoftmax(loss, network.layers[network.layers.length - 1].finalActivation);
-    // Shared, like the parameters, so worker threads can apply the update to their ranges in place.
-    const arena = Arena.create(Math.max(1, optimizer.slotNames.length) * (network.paramCount * 4 + 64), true);
+    // In the heap like the parameters, so worker threads apply the update to their ranges in place.
+    this.#compiled?.arena.release();
+    const arena = heapArena(Math.max(1, optimizer.slotNames.length) * (network.paramCount * 4 + 64)).releaseWith(this);
     const slots = optimizer.slotNames.map((s) => arena.f32(network.paramCount, `optimizer/${s}`));
-    this.#compiled = { optimizer, loss, metrics, fuseSoftmax, slots };
+    this.#compiled = { optimizer, loss, metrics, fuseSoftmax, slots, arena };
     this.iterations = 0;
   }
 
@@ -318,7 +321,7 @@ export class Sequential {
   }
 
   #inferenceWorkspace(): Workspace {
-    this.#inference ??= Workspace.create(this.network, this.params, { capacity: DEFAULTS.inferenceChunk, training: false, gradSlots: 0 });
+    this.#inference ??= Workspace.create(this.network, this.params, { capacity: DEFAULTS.inferenceChunk, training: false, gradSlots: 0 }, this);
     return this.#inference;
   }
 

@@ -1,5 +1,8 @@
+import type { KernelSet } from '../kernels/kernel-set.js';
+import { processKernels } from '../kernels/select.js';
 import type { LayerIO, PassContext } from '../layers/layer.js';
-import { Arena, type ArenaView, type BufferRequest } from '../memory/arena.js';
+import type { ArenaView, BufferRequest } from '../memory/arena.js';
+import { type HeapArena, heapArenaFor } from '../memory/process-heap.js';
 import { sizeOf } from '../shape.js';
 import type { Network } from './network.js';
 
@@ -21,6 +24,8 @@ export interface WorkspaceOptions {
 export class Workspace {
   readonly network: Network;
   readonly options: WorkspaceOptions;
+  /** The arithmetic of every pass (this thread's kernel set). */
+  readonly kernels: KernelSet;
   /** Network input for `capacity` samples (NHWC rows). */
   readonly input: Float32Array;
   /** Network output (probabilities after a fused loss) for `capacity` samples. */
@@ -39,10 +44,11 @@ export class Workspace {
   readonly #io: LayerIO[];
   readonly #slotViews: Float32Array[][][];
   readonly #viewCache = new WeakMap<Float32Array, Float32Array[][]>();
-  readonly #ctx: PassContext = { n: 0, training: false, seed: 0, step: 0, firstSample: 0, layerIndex: 0, skipActivation: false };
+  readonly #ctx: PassContext;
+  #arena: HeapArena | null = null;
 
   /** The buffers a workspace needs, for sizing an arena (bytesFor) before creating it. */
-  static requests(network: Network, options: WorkspaceOptions): BufferRequest[] {
+  static requests(network: Network, options: WorkspaceOptions, kernels: KernelSet = processKernels()): BufferRequest[] {
     const { capacity, training, gradSlots } = options;
     const req: BufferRequest[] = [];
     if (training) {
@@ -59,7 +65,7 @@ export class Workspace {
       req.push({ name: 'pingpong0', kind: 'f32', length: capacity * largest }, { name: 'pingpong1', kind: 'f32', length: capacity * largest });
     }
     network.layers.forEach((layer, i) => {
-      for (const r of layer.scratchRequests(capacity, training)) req.push({ ...r, name: `scratch${i}/${r.name}` });
+      for (const r of layer.scratchRequests(capacity, training, kernels)) req.push({ ...r, name: `scratch${i}/${r.name}` });
     });
     req.push({ name: 'sparseTargets', kind: 'i32', length: capacity });
     req.push({ name: 'denseTargets', kind: 'f32', length: capacity * network.outputSize });
@@ -67,16 +73,23 @@ export class Workspace {
     return req;
   }
 
-  /** A workspace in its own fresh arena. */
-  static create(network: Network, params: Float32Array, options: WorkspaceOptions, shared = false): Workspace {
-    const { views } = Arena.fit(Workspace.requests(network, options), shared);
-    return new Workspace(network, params, options, views);
+  /** A workspace in a fresh region of the process heap, on this thread's kernels; release() frees it. */
+  static create(network: Network, params: Float32Array, options: WorkspaceOptions, owner?: object): Workspace {
+    const kernels = processKernels();
+    const { arena, views } = heapArenaFor(Workspace.requests(network, options, kernels));
+    // A workspace kept by a long-lived object (a model) goes back to the heap with it.
+    if (owner) arena.releaseWith(owner);
+    const ws = new Workspace(network, params, options, views, kernels);
+    ws.#arena = arena;
+    return ws;
   }
 
-  /** A workspace over views already carved (by name) from an arena, e.g. a host's shared memory. */
-  constructor(network: Network, params: Float32Array, options: WorkspaceOptions, views: Map<string, ArenaView>) {
+  /** A workspace over views already carved (by name) from an arena, e.g. a region a host gave a thread. */
+  constructor(network: Network, params: Float32Array, options: WorkspaceOptions, views: Map<string, ArenaView>, kernels: KernelSet = processKernels()) {
     this.network = network;
     this.options = options;
+    this.kernels = kernels;
+    this.#ctx = { n: 0, training: false, seed: 0, step: 0, firstSample: 0, layerIndex: 0, skipActivation: false, kernels };
     const f32 = (name: string) => views.get(name) as Float32Array;
     const layers = network.layers;
     const acts: Float32Array[] = [];
@@ -101,7 +114,7 @@ export class Workspace {
     const paramViews = network.views(params);
     this.#io = layers.map((layer, i) => {
       const scratch = new Map<string, ArenaView>();
-      for (const r of layer.scratchRequests(options.capacity, options.training)) scratch.set(r.name, views.get(`scratch${i}/${r.name}`)!);
+      for (const r of layer.scratchRequests(options.capacity, options.training, kernels)) scratch.set(r.name, views.get(`scratch${i}/${r.name}`)!);
       return { x: acts[i], y: acts[i + 1], dx: i === 0 ? null : grads[i], dy: grads[i + 1], params: paramViews[i], grads: [], scratch };
     });
     this.input = acts[0];
@@ -113,6 +126,12 @@ export class Workspace {
     for (let k = 0; k < options.gradSlots; k++) slots.push(f32(`slot${k}`));
     this.#slots = slots;
     this.#slotViews = slots.map((s) => network.views(s));
+  }
+
+  /** Frees the workspace's region of the heap (when it made its own); it must not be used afterwards. */
+  release(): void {
+    this.#arena?.release();
+    this.#arena = null;
   }
 
   /**

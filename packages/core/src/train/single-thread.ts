@@ -5,7 +5,6 @@ import type { ShardStats, StepJob } from './gradient.js';
 import { evaluateRows, forwardRows } from './inference.js';
 import type { Strategy, StepRequest, TrainingSetup } from './strategy.js';
 import { shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
-import { applyUpdate } from './update.js';
 import { yieldToEventLoop } from './yield.js';
 
 /** Everything on the calling thread: the whole tree is one block. */
@@ -17,6 +16,7 @@ export class SingleThreadStrategy implements Strategy {
   #order: Int32Array | null = null;
 
   async prepare(setup: TrainingSetup): Promise<void> {
+    await this.close();
     this.#setup = setup;
     const span = treeSpan(shardCount(setup.maxBatchSize, setup.microBatch));
     this.#train = Workspace.create(setup.network, setup.params, { capacity: setup.microBatch, training: true, gradSlots: slotsForBlock(span) });
@@ -34,8 +34,9 @@ export class SingleThreadStrategy implements Strategy {
       microBatch: s.microBatch, seed: s.seed, step: request.step, loss: s.loss, fuseSoftmax: s.fuseSoftmax,
     };
     const span = treeSpan(shardCount(request.batchSize, s.microBatch));
-    const sum = sumBlock(this.#train!, job, 0, span)!;
-    applyUpdate(s.optimizer, s.params, sum.grad, s.slots, request.batchSize, request.step + 1);
+    const ws = this.#train!;
+    const sum = sumBlock(ws, job, 0, span)!;
+    ws.kernels.applyUpdate(s.optimizer, s.params, sum.grad, s.slots, request.batchSize, request.step + 1);
     return sum;
   }
 
@@ -66,6 +67,8 @@ export class SingleThreadStrategy implements Strategy {
   }
 
   async close(): Promise<void> {
+    this.#train?.release();
+    this.#infer?.release();
     this.#train = undefined;
     this.#infer = undefined;
   }

@@ -32,6 +32,13 @@ export function isAlignedBlock(start: number, len: number): boolean {
   return Number.isInteger(start) && Number.isInteger(len) && len >= 1 && (len & (len - 1)) === 0 && start % len === 0;
 }
 
+/**
+ * The tree's addition. Any implementation must round like float32 a + b (the kernel sets' addInto
+ * all do), so a thread may use the fast one on heap buffers and the coordinator the plain one on
+ * buffers from the network, with the same bits.
+ */
+export type AddInto = (a: Float32Array, b: Float32Array, begin?: number, end?: number) => void;
+
 /** A subtree's sum: the gradient (unscaled) and stats of shards [start, start + len) ∩ [0, M). */
 export interface BlockSum extends ShardStats {
   readonly start: number;
@@ -73,7 +80,7 @@ export function sumBlock(ws: Workspace, job: StepJob, start: number, len: number
 
 function mergeTop(ws: Workspace, sizes: number[], stats: ShardStats[]): void {
   const right = sizes.length - 1;
-  addInto(ws.gradSlots[right - 1], ws.gradSlots[right]);
+  ws.kernels.addInto(ws.gradSlots[right - 1], ws.gradSlots[right]);
   addStats(stats[right - 1], stats[right]);
   sizes[right - 1] += sizes[right];
   sizes.pop();
@@ -86,7 +93,9 @@ function mergeTop(ws: Workspace, sizes: number[], stats: ShardStats[]): void {
  * are consumed). With a range, only gradient elements [begin, end) are combined: threads each take a
  * range, and since the additions are element-wise the bits are those of one pass.
  */
-export function combineSubtree(blocks: readonly BlockSum[], shards: number, start: number, len: number, begin = 0, end = blocks[0]?.grad.length ?? 0): BlockSum {
+export function combineSubtree(
+  blocks: readonly BlockSum[], shards: number, start: number, len: number, begin = 0, end = blocks[0]?.grad.length ?? 0, add: AddInto = addInto,
+): BlockSum {
   const byStart = new Map<number, BlockSum>();
   for (const b of blocks) {
     if (!isAlignedBlock(b.start, b.len)) throw new CnnError('CNN_ERR_BAD_BLOCK', `block [${b.start}, +${b.len}) is not an aligned subtree`);
@@ -104,7 +113,7 @@ export function combineSubtree(blocks: readonly BlockSum[], shards: number, star
     const left = node(lo, half);
     if (lo + half >= shards) return { ...left, start: lo, len: size };
     const right = node(lo + half, half);
-    addInto(left.grad, right.grad, begin, end);
+    add(left.grad, right.grad, begin, end);
     return { start: lo, len: size, grad: left.grad, lossSum: left.lossSum + right.lossSum, correct: left.correct + right.correct, count: left.count + right.count };
   };
   const root = node(start, len);
@@ -116,8 +125,8 @@ export function combineSubtree(blocks: readonly BlockSum[], shards: number, star
  * Combines block sums that tile the shards [0, M) into the root of the canonical tree. Used alike by
  * a host over its threads' blocks and by the coordinator over hosts' pieces.
  */
-export function combineBlocks(blocks: readonly BlockSum[], shards: number, begin = 0, end = blocks[0]?.grad.length ?? 0): BlockSum {
-  return combineSubtree(blocks, shards, 0, treeSpan(shards), begin, end);
+export function combineBlocks(blocks: readonly BlockSum[], shards: number, begin = 0, end = blocks[0]?.grad.length ?? 0, add: AddInto = addInto): BlockSum {
+  return combineSubtree(blocks, shards, 0, treeSpan(shards), begin, end, add);
 }
 
 /** The maximal aligned blocks that tile shards [start, end): how any range becomes tree pieces. */
