@@ -13,6 +13,10 @@ export default defineConfig({
         test: { name: 'core', include: ['packages/core/src/**/*.test.ts'], testTimeout: 120_000 },
       },
       {
+        // Units of the packages above core; they import @cnn/core (and @cnn/worker) from the built dist.
+        test: { name: 'packages', include: ['packages/{worker,coordinator}/src/**/*.test.ts'] },
+      },
+      {
         test: { name: 'integration', include: ['test/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 120_000, fileParallelism: false },
       },
     ],

@@ -11,7 +11,45 @@ import {
  */
 
 // Plain maps (no record extension): every frame describes itself and decodes without prior state.
-const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
+// No structured clone: its reference extensions would let a frame build cyclic values.
+const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, int64AsType: 'number' });
+
+/**
+ * Longest piece (in shards) a frame may name. Keeps the power-of-two test within 32-bit integer
+ * arithmetic (`len & (len - 1)` truncates larger values); no batch comes near 2^30 micro-shards.
+ */
+const MAX_PIECE_LEN = 2 ** 30;
+
+/**
+ * A decoded value as error messages show it. Never throws (JSON.stringify does on the BigInt and
+ * cyclic values msgpackr's extensions can produce, which would escape as a crash rather than a
+ * ProtocolError) and never grows a message beyond a few dozen characters.
+ */
+function show(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(v);
+    case 'bigint':
+      return `${v}n (a BigInt)`;
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return `an array of ${v.length}`;
+      if (ArrayBuffer.isView(v)) return `binary of ${v.byteLength} bytes`;
+      if (isPlainMap(v)) return 'a map';
+      return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'value'} (not a map)` : `a ${typeof v}`;
+  }
+}
+
+/** A plain map as msgpackr decodes a MessagePack map (not an extension's Set, Date, Error, ...). */
+function isPlainMap(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
 
 /** Limits a decoder checks sizes against before touching a buffer. */
 export interface DecodeLimits {
@@ -41,12 +79,10 @@ function unpack(frame: Uint8Array): Record<string, unknown> {
   } catch (e) {
     throw new ProtocolError('CNN_PROTO_MALFORMED', `undecodable frame of ${frame.byteLength} bytes (${(e as Error).message})`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
-    throw new ProtocolError('CNN_PROTO_MALFORMED', `a message must be a map, got ${Array.isArray(value) ? 'an array' : typeof value}`);
-  }
-  const m = value as Record<string, unknown>;
+  if (!isPlainMap(value)) throw new ProtocolError('CNN_PROTO_MALFORMED', `a message must be a map, got ${show(value)}`);
+  const m = value;
   if (m.version !== PROTOCOL_VERSION) {
-    throw new ProtocolError('CNN_PROTO_BAD_VERSION', `protocol version ${JSON.stringify(m.version)} is not supported; this side speaks version ${PROTOCOL_VERSION}: run the same release of cnn on every machine`);
+    throw new ProtocolError('CNN_PROTO_BAD_VERSION', `protocol version ${show(m.version)} is not supported; this side speaks version ${PROTOCOL_VERSION}: run the same release of cnn on every machine`);
   }
   return m;
 }
@@ -61,7 +97,7 @@ function str(m: Record<string, unknown>, key: string, maxLength = 4096): string 
 function int(m: Record<string, unknown>, key: string, min: number, max = Number.MAX_SAFE_INTEGER, what = `${m.type}.${key}`): number {
   const v = m[key];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new ProtocolError('CNN_PROTO_BAD_FIELD', `${what} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    throw new ProtocolError('CNN_PROTO_BAD_FIELD', `${what} must be an integer in [${min}, ${max}], got ${show(v)}`);
   }
   return v;
 }
@@ -93,13 +129,13 @@ function floats(m: Record<string, unknown>, key: string, length: number, what = 
 }
 
 function span(v: unknown, what: string): Span {
-  if (typeof v !== 'object' || v === null) throw new ProtocolError('CNN_PROTO_BAD_FIELD', `${what} must be a map`);
-  const o = v as Record<string, unknown>;
+  if (!isPlainMap(v)) throw new ProtocolError('CNN_PROTO_BAD_FIELD', `${what} must be a map`);
+  const o = v;
   const start = o.start;
   const len = o.len;
   if (typeof start !== 'number' || !Number.isSafeInteger(start) || start < 0) throw new ProtocolError('CNN_PROTO_BAD_FIELD', `${what}.start must be an integer >= 0`);
-  if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 1 || (len & (len - 1)) !== 0 || start % len !== 0) {
-    throw new ProtocolError('CNN_PROTO_BAD_FIELD', `${what} must be an aligned subtree (len a power of two dividing start), got [${start}, +${len})`);
+  if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 1 || len > MAX_PIECE_LEN || (len & (len - 1)) !== 0 || start % len !== 0) {
+    throw new ProtocolError('CNN_PROTO_BAD_FIELD', `${what} must be an aligned subtree (len a power of two up to 2^30 dividing start), got [${start}, +${show(len)})`);
   }
   return { start, len };
 }
@@ -145,13 +181,13 @@ export function decodeHostMessage(frame: Uint8Array, limits: DecodeLimits): Host
     case 'failure':
       return { type: 'failure', version: PROTOCOL_VERSION, message: str(m, 'message', 8192) } satisfies Failure;
     default:
-      throw new ProtocolError('CNN_PROTO_UNEXPECTED', `unknown message type ${JSON.stringify(m.type)} from a host`);
+      throw new ProtocolError('CNN_PROTO_UNEXPECTED', `unknown message type ${show(m.type)} from a host`);
   }
 }
 
 function runSpec(v: unknown): RunSpec {
-  if (typeof v !== 'object' || v === null) throw new ProtocolError('CNN_PROTO_BAD_FIELD', 'welcome.run must be a map');
-  const r: Record<string, unknown> = { ...(v as Record<string, unknown>), type: 'welcome.run' };
+  if (!isPlainMap(v)) throw new ProtocolError('CNN_PROTO_BAD_FIELD', 'welcome.run must be a map');
+  const r: Record<string, unknown> = { ...v, type: 'welcome.run' };
   return {
     model: r.model,
     modelFingerprint: str(r, 'modelFingerprint', 128),
@@ -185,7 +221,7 @@ export function decodeCoordinatorMessage(frame: Uint8Array, paramCount: number |
     case 'reject':
       return { type: 'reject', version: PROTOCOL_VERSION, code: str(m, 'code', 128), message: str(m, 'message', 8192) } satisfies Reject;
     default:
-      throw new ProtocolError('CNN_PROTO_UNEXPECTED', `unknown message type ${JSON.stringify(m.type)} from the coordinator`);
+      throw new ProtocolError('CNN_PROTO_UNEXPECTED', `unknown message type ${show(m.type)} from the coordinator`);
   }
 }
 
