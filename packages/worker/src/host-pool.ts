@@ -4,9 +4,10 @@ import {
   bytesFor, heapArena, processHeap, processKernels, shardCount, treeSpan,
 } from '@cnn/core';
 import { Piscina } from 'piscina';
-import { type BlockRef, type BlockTask, type CombineTask, type HostSetup, type InferenceTask, type ResultBuffer, type UpdateTask, decodeBlockResult } from './protocol.js';
+import { type HostSetup, type InferenceTask, decodeStats } from './protocol.js';
 import { type Span, planBlocks, splitRange } from './plan.js';
 import { type SharedTensor, shareTensor } from './shared-tensor.js';
+import { type Command, Phase2, StepChannel } from './step-channel.js';
 import { THREAD_INFERENCE_CAPACITY, threadRequests } from './thread-workspaces.js';
 
 const THREAD_MODULE = fileURLToPath(new URL('./thread.js', import.meta.url));
@@ -32,17 +33,17 @@ export interface HostPoolOptions {
   readonly threads: number;
   readonly modelConfig: unknown;
   readonly network: Network;
-  /** The parameters the threads read (shared); a pool that updates writes them too. */
+  /** The parameters the threads read (in the kernel heap); a pool that updates writes them too. */
   readonly params: Float32Array;
   readonly loss: Loss;
   readonly fuseSoftmax: boolean;
   readonly microBatch: number;
   readonly seed: number;
-  /** Most shards a step will have (sizes each thread's reduction stack). */
+  /** Most shards a step will have (sizes each thread's reduction stack and the result buffers). */
   readonly maxShards: number;
   readonly x: Tensor | null;
   readonly y: Tensor | null;
-  /** Given, the pool can also combine a step's blocks and apply the update (combineAndUpdate). */
+  /** Given, the pool can also combine a step's blocks and apply the update. */
   readonly optimizer?: Optimizer;
   readonly slots?: readonly Float32Array[];
 }
@@ -51,31 +52,34 @@ export interface HostPoolOptions {
 type Phase = { step: number | null; what: string };
 
 /**
- * The worker threads of one host over shared memory: the parameters, the optimizer state, the
- * data set and the result buffers are shared once; tasks are a few numbers. A pool computes the
- * blocks of a step's tree, combines them (into pieces for another host, or into the step's gradient,
- * then updates the parameters), and evaluates or predicts, every phase spread over all threads.
+ * The worker threads of one host over shared memory. Parameters, optimizer state, data set, result
+ * buffers and each thread's workspaces are shared once, when the threads start. Training runs
+ * through a doorbell (StepChannel): a command names a step's blocks, the threads claim and sum them
+ * straight into result buffers, then (same command) combine them over claimed ranges of the
+ * parameters — into pieces for another host, or into the step's gradient followed by the update.
+ * Evaluation and prediction run as ordinary pool tasks.
  */
 export class HostPool {
   readonly threads: number;
   readonly network: Network;
   readonly params: Float32Array;
   readonly #setup: HostSetup;
+  readonly #channel: StepChannel;
   #pool: Piscina | undefined;
-  /** Result buffers, handed out in order within a step (a second order of the same step gets new ones). */
-  readonly #results: ResultBuffer[] = [];
-  readonly #resultArenas: HeapArena[] = [];
-  readonly #regions: HeapArena[];
+  readonly #arenas: HeapArena[];
+  /** The threads' serve tasks while training; they end on channel.stop() (or fail). */
+  #serving: { done: Promise<unknown>; died: Promise<never> } | null = null;
   #cursorStep = -1;
   #cursor = 0;
   #shuffled = false;
 
-  private constructor(options: HostPoolOptions, setup: HostSetup, regions: HeapArena[]) {
+  private constructor(options: HostPoolOptions, setup: HostSetup, arenas: HeapArena[]) {
     this.threads = options.threads;
     this.network = options.network;
     this.params = options.params;
     this.#setup = setup;
-    this.#regions = regions;
+    this.#arenas = arenas;
+    this.#channel = new StepChannel(setup.channel, setup.maxBlocks);
     this.#pool = new Piscina({
       filename: THREAD_MODULE,
       minThreads: options.threads,
@@ -93,16 +97,24 @@ export class HostPool {
       if (!heap.owns(a)) throw new CnnError('CNN_ERR_NOT_IN_HEAP', `host pool: the model's ${what} must be allocated from the kernel heap (a Sequential's are)`);
     }
     const x = o.x && shareTensor(o.x);
-    // Each thread's workspaces are carved here, on the heap's owning thread, so they can be freed.
+    // Everything the threads write lives in regions carved here, on the heap's owning thread, so the
+    // pool can free them on close. A step has at most maxShards blocks, so as many result buffers.
     const { training, inference } = threadRequests(o.network, o.microBatch, o.maxShards);
     const regionBytes = bytesFor(training) + bytesFor(inference);
     const regions = Array.from({ length: o.threads }, () => heapArena(regionBytes));
+    const p = o.network.paramCount;
+    const resultArena = heapArena(o.maxShards * (p * 4 + 64));
+    const results = Array.from({ length: o.maxShards }, (_, i) => resultArena.f32(p, `result${i}`));
     return new HostPool(o, {
       heap: heap.memory,
       kernelsId: processKernels().id,
       regions: regions.map((r) => ({ offset: r.byteOffset, bytes: r.byteLength })),
       claims: new Int32Array(new SharedArrayBuffer(4)),
       inferenceCapacity: THREAD_INFERENCE_CAPACITY,
+      threads: o.threads,
+      channel: StepChannel.create(o.maxShards).buffer,
+      maxBlocks: o.maxShards,
+      results,
       modelConfig: o.modelConfig,
       params: o.params,
       slots: o.slots ?? [],
@@ -116,7 +128,7 @@ export class HostPool {
       x,
       y: o.y && shareTensor(o.y),
       fault: faultFromEnv(),
-    }, regions);
+    }, [...regions, resultArena]);
   }
 
   get closed(): boolean {
@@ -134,48 +146,117 @@ export class HostPool {
   }
 
   /**
-   * Computes the given pieces (aligned subtrees) of a step, cut into blocks for the threads. Resolves
-   * to the blocks' sums, whose gradients stay in the pool's result buffers until a later step reuses them.
+   * Sums the given pieces (aligned subtrees) of a step, cut into blocks for the threads. Resolves to
+   * the blocks' sums, whose gradients stay in the pool's result buffers until a later step reuses them.
    */
   async computeBlocks(request: StepRequest, pieces: readonly Span[]): Promise<BlockSum[]> {
-    const shards = shardCount(request.batchSize, this.#setup.microBatch);
-    const blocks = planBlocks(pieces, shards, this.threads);
-    const results = this.#takeResults(request.step, blocks.length);
-    const tasks: BlockTask[] = blocks.map((b, i) => ({
-      step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
-      blockStart: b.start, blockLen: b.len, result: results[i],
-    }));
-    const stats = await this.#run({ step: request.step, what: 'computing gradients' }, 'block', tasks);
-    return blocks.map((b, i) => ({ ...b, grad: results[i].grad, ...decodeBlockResult(stats[i]) }));
+    return (await this.#step(request, pieces, Phase2.none)).blocks;
   }
 
-  /** Combines block sums (from computeBlocks) into each piece, over all threads; resolves to the pieces' sums. */
-  async combinePieces(blocks: readonly BlockSum[], pieces: readonly Span[], shards: number, step: number): Promise<BlockSum[]> {
-    const refs = this.#refs(blocks);
-    const tasks: CombineTask[] = splitRange(this.params.length, this.threads).map(([begin, end]) => ({ shards, blocks: refs, pieces, begin, end }));
-    await this.#run({ step, what: 'combining gradients' }, 'combine', tasks);
+  /** Sums the pieces of a step and combines each piece's blocks into it (for sending to a coordinator). */
+  async computePieces(request: StepRequest, pieces: readonly Span[]): Promise<BlockSum[]> {
+    const { blocks } = await this.#step(request, pieces, Phase2.combinePieces);
     return pieces.map((p) => {
       const inside = blocks.filter((b) => b.start >= p.start && b.start < p.start + p.len);
-      const sum = inside.reduce((a, b) => ({ lossSum: a.lossSum + b.lossSum, correct: a.correct + b.correct, count: a.count + b.count }), { lossSum: 0, correct: 0, count: 0 });
-      return { ...p, grad: inside.reduce((a, b) => (a.start < b.start ? a : b)).grad, ...sum };
+      const first = inside.reduce((a, b) => (a.start < b.start ? a : b));
+      return {
+        ...p, grad: first.grad,
+        lossSum: inside.reduce((a, b) => a + b.lossSum, 0), correct: inside.reduce((a, b) => a + b.correct, 0), count: inside.reduce((a, b) => a + b.count, 0),
+      };
     });
   }
 
-  /** Combines the step's block sums into its gradient and applies update number step + 1, over all threads. */
+  /** Sums the whole tree of a step and applies update number step + 1: one command, one round trip. */
+  async trainStep(request: StepRequest, wholeTree: readonly Span[]): Promise<BlockSum[]> {
+    return (await this.#step(request, wholeTree, Phase2.update)).blocks;
+  }
+
+  /** Combines blocks summed earlier by this pool into the step's gradient and applies the update. */
   async combineAndUpdate(blocks: readonly BlockSum[], shards: number, request: StepRequest): Promise<void> {
     if (!this.#setup.optimizer) throw new Error('combineAndUpdate needs a pool started with an optimizer');
-    const refs = this.#refs(blocks);
-    const tasks: UpdateTask[] = splitRange(this.params.length, this.threads).map(([begin, end]) => ({
-      step: request.step, batchSize: request.batchSize, shards, blocks: refs, begin, end,
-    }));
-    await this.#run({ step: request.step, what: 'updating parameters' }, 'update', tasks);
+    await this.#command({ step: request.step, what: 'updating parameters' }, {
+      compute: false, phase2: Phase2.update, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize,
+      shuffled: this.#shuffled, shards, blocks: blocks.map((b) => ({ start: b.start, len: b.len, result: this.#resultId(b) })), pieces: [],
+      ranges: splitRange(this.params.length, this.threads).length,
+    });
+  }
+
+  async #step(request: StepRequest, pieces: readonly Span[], phase2: number): Promise<{ blocks: BlockSum[] }> {
+    if (phase2 === Phase2.update && !this.#setup.optimizer) throw new Error('a training step needs a pool started with an optimizer');
+    const shards = shardCount(request.batchSize, this.#setup.microBatch);
+    const planned = planBlocks(pieces, shards, this.threads);
+    const first = this.#takeResults(request.step, planned.length);
+    const blocks = planned.map((b, i) => ({ ...b, result: first + i }));
+    const channel = await this.#command({ step: request.step, what: 'computing gradients' }, {
+      compute: true, phase2, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
+      shards, blocks, pieces: phase2 === Phase2.combinePieces ? pieces : [], ranges: phase2 === Phase2.none ? 0 : splitRange(this.params.length, this.threads).length,
+    });
+    return { blocks: blocks.map((b, i) => ({ start: b.start, len: b.len, grad: this.#setup.results[b.result], ...channel.stats(i) })) };
+  }
+
+  /** Rings a command and waits for it; a thread's failure or death closes the pool and rejects. */
+  async #command(phase: Phase, command: Command): Promise<StepChannel> {
+    const serving = this.#serve();
+    const target = this.#channel.ring(command);
+    let failure: string | null;
+    try {
+      failure = await Promise.race([this.#channel.finished(target), serving.died]);
+    } catch (e) {
+      failure = e instanceof Error ? e.message : String(e);
+    }
+    if (failure !== null) await this.#fail(phase, failure);
+    return this.#channel;
+  }
+
+  /** Starts the threads' serve loops if they are not running. */
+  #serve(): { done: Promise<unknown>; died: Promise<never> } {
+    const pool = this.#requirePool();
+    if (!this.#serving) {
+      const seen = this.#channel.seq;
+      const tasks = Array.from({ length: this.threads }, () => pool.run({ seen }, { name: 'serve' }));
+      const died = new Promise<never>((_, reject) => {
+        for (const t of tasks) t.catch(reject);
+      });
+      died.catch(() => {});
+      this.#serving = { done: Promise.allSettled(tasks), died };
+    }
+    return this.#serving;
+  }
+
+  /** Ends the serve loops, so the threads take ordinary tasks (or stop). */
+  async #stopServing(): Promise<void> {
+    const serving = this.#serving;
+    if (!serving) return;
+    this.#serving = null;
+    this.#channel.stop();
+    await serving.done;
+  }
+
+  /** The first result buffer of `count` that no other order of this step holds. */
+  #takeResults(step: number, count: number): number {
+    if (step !== this.#cursorStep) {
+      this.#cursorStep = step;
+      this.#cursor = 0;
+    }
+    const first = this.#cursor;
+    if (first + count > this.#setup.results.length) {
+      throw new Error(`step ${step + 1} needs ${first + count} result buffers, the pool has ${this.#setup.results.length} (one per shard)`);
+    }
+    this.#cursor += count;
+    return first;
+  }
+
+  #resultId(b: BlockSum): number {
+    const id = this.#setup.results.indexOf(b.grad);
+    if (id < 0) throw new Error(`block [${b.start}, +${b.len}) is not in one of this pool's result buffers`);
+    return id;
   }
 
   async evaluate(x: Tensor, y: Tensor): Promise<ShardStats> {
     const parts = await this.#inference(shareTensor(x), shareTensor(y), null);
     const total: ShardStats = { lossSum: 0, correct: 0, count: 0 };
     for (const part of parts) {
-      const r = decodeBlockResult(part);
+      const r = decodeStats(part);
       total.lossSum += r.lossSum;
       total.correct += r.correct;
       total.count += r.count;
@@ -194,61 +275,36 @@ export class HostPool {
     const pool = this.#pool;
     this.#pool = undefined;
     if (!pool) return;
+    if (this.#serving) this.#channel.stop();
+    this.#serving = null;
     await pool.destroy();
-    for (const a of [...this.#regions, ...this.#resultArenas]) a.release();
-    this.#regions.length = 0;
-    this.#resultArenas.length = 0;
-    this.#results.length = 0;
-  }
-
-  #refs(blocks: readonly BlockSum[]): BlockRef[] {
-    return blocks.map((b) => {
-      const result = this.#results.find((r) => r.grad === b.grad);
-      if (!result) throw new Error(`block [${b.start}, +${b.len}) is not in one of this pool's result buffers`);
-      return { start: b.start, len: b.len, result };
-    });
-  }
-
-  /**
-   * `count` result buffers no other order of this step holds: a step's blocks stay valid until the
-   * step is combined, even when the same pool computes a second share (reassigned work).
-   */
-  #takeResults(step: number, count: number): ResultBuffer[] {
-    if (step !== this.#cursorStep) {
-      this.#cursorStep = step;
-      this.#cursor = 0;
-    }
-    const p = this.params.length;
-    while (this.#results.length < this.#cursor + count) {
-      const arena = heapArena(p * 4);
-      this.#resultArenas.push(arena);
-      this.#results.push({ id: this.#results.length, grad: arena.f32(p, 'result') });
-    }
-    const taken = this.#results.slice(this.#cursor, this.#cursor + count);
-    this.#cursor += count;
-    return taken;
+    for (const a of this.#arenas) a.release();
+    this.#arenas.length = 0;
   }
 
   async #inference(x: SharedTensor, y: SharedTensor | null, out: Float32Array | null): Promise<unknown[]> {
+    await this.#stopServing();
+    const pool = this.#requirePool();
     const rows = x.shape[0];
     const tasks: InferenceTask[] = [];
     for (let start = 0; start < rows; start += INFERENCE_ROWS_PER_TASK) {
       tasks.push({ x, y, start, count: Math.min(INFERENCE_ROWS_PER_TASK, rows - start), out });
     }
-    return this.#run({ step: null, what: out ? 'predicting' : 'evaluating' }, 'infer', tasks);
+    try {
+      return await Promise.all(tasks.map((t) => pool.run(t, { name: 'infer' })));
+    } catch (e) {
+      return this.#fail({ step: null, what: out ? 'predicting' : 'evaluating' }, e instanceof Error ? e.message : String(e));
+    }
   }
 
-  /** Runs tasks on the pool; the first failure closes the pool and rejects with the cause. */
-  async #run(phase: Phase, name: string, tasks: readonly object[]): Promise<unknown[]> {
-    const pool = this.#pool;
-    if (!pool) throw new CnnError('CNN_ERR_POOL_CLOSED', 'the worker pool is closed (a thread failed earlier, or the work ended)');
-    try {
-      return await Promise.all(tasks.map((t) => pool.run(t, { name })));
-    } catch (e) {
-      await this.close();
-      const where = phase.step === null ? `while ${phase.what}` : `at step ${phase.step + 1} (${phase.what})`;
-      const cause = e instanceof Error ? e.message : String(e);
-      throw new CnnError('CNN_ERR_THREAD_FAILED', `A worker thread failed ${where}: ${cause}. The worker pool is closed.`, { cause: e });
-    }
+  async #fail(phase: Phase, cause: string): Promise<never> {
+    await this.close();
+    const where = phase.step === null ? `while ${phase.what}` : `at step ${phase.step + 1} (${phase.what})`;
+    throw new CnnError('CNN_ERR_THREAD_FAILED', `A worker thread failed ${where}: ${cause}. The worker pool is closed.`);
+  }
+
+  #requirePool(): Piscina {
+    if (!this.#pool) throw new CnnError('CNN_ERR_POOL_CLOSED', 'the worker pool is closed (a thread failed earlier, or the work ended)');
+    return this.#pool;
   }
 }

@@ -3,4 +3,5 @@ export { ThreadStrategy, threads, type ThreadOptions } from './thread-strategy.j
 export { HostPool, FAULT_ENV, type HostPoolOptions } from './host-pool.js';
 export { planBlocks, wholeTree, splitRange, type Span } from './plan.js';
 export { shareTensor, tensorOf, type SharedTensor } from './shared-tensor.js';
-export type { HostSetup, BlockTask, CombineTask, UpdateTask, InferenceTask, ResultBuffer } from './protocol.js';
+export type { HostSetup, InferenceTask } from './protocol.js';
+export { StepChannel, Phase2, type Command } from './step-channel.js';

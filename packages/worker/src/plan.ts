@@ -3,6 +3,12 @@ import { treeSpan } from '@cnn/core';
 /** Most a thread's share of a step may exceed an even split before blocks are cut smaller. */
 const MAX_IMBALANCE = 1.15;
 
+/**
+ * Blocks per thread to aim for: threads claim blocks as they go, so a thread slowed by something
+ * else on its core hands the rest to the others.
+ */
+const BLOCKS_PER_THREAD = 2;
+
 export interface Span {
   readonly start: number;
   readonly len: number;
@@ -21,8 +27,8 @@ function cut(pieces: readonly Span[], shards: number, len: number): Span[] {
 /**
  * The blocks a host's threads compute for its pieces of a step (aligned subtrees of the canonical
  * tree, M shards in all): the pieces cut into the largest aligned blocks that can be dealt to the
- * threads with the busiest at most MAX_IMBALANCE over an even share. Bigger blocks mean fewer
- * gradient buffers to combine; smaller ones, better balance.
+ * threads with the busiest at most MAX_IMBALANCE over an even share, and at least
+ * BLOCKS_PER_THREAD each. Bigger blocks mean fewer gradient buffers to combine; smaller, better balance.
  */
 export function planBlocks(pieces: readonly Span[], shards: number, threads: number): Span[] {
   const real = (b: Span) => Math.max(0, Math.min(b.start + b.len, shards) - b.start);
@@ -31,7 +37,7 @@ export function planBlocks(pieces: readonly Span[], shards: number, threads: num
   for (let len = longest; len > 1; len /= 2) {
     const blocks = cut(pieces, shards, len);
     const busiest = Math.ceil(blocks.length / threads) * len;
-    if (blocks.length >= Math.min(threads, total) && busiest <= (total / threads) * MAX_IMBALANCE) return blocks;
+    if (blocks.length >= Math.min(BLOCKS_PER_THREAD * threads, total) && busiest <= (total / threads) * MAX_IMBALANCE) return blocks;
   }
   return cut(pieces, shards, 1);
 }

@@ -52,10 +52,9 @@ export class ThreadStrategy implements Strategy {
   async trainStep(request: StepRequest): Promise<ShardStats> {
     const pool = this.#requirePool();
     const shards = shardCount(request.batchSize, pool.microBatch);
-    const blocks = await pool.computeBlocks(request, wholeTree(shards));
+    const blocks = await pool.trainStep(request, wholeTree(shards));
     // Stats combine in tree order here (an empty range of gradient elements); gradients on the threads.
     const stats = combineBlocks(blocks, shards, 0, 0);
-    await pool.combineAndUpdate(blocks, shards, request);
     return { lossSum: stats.lossSum, correct: stats.correct, count: stats.count };
   }
 

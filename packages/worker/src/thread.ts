@@ -1,18 +1,19 @@
 /**
  * A worker thread of a host (the piscina worker module). It attaches to the host's shared memory once,
- * when the module loads, and then serves tiny tasks: sum a block of the reduction tree, combine blocks
- * into pieces or into the step's gradient and apply the update, over a range of the parameters;
- * evaluate or predict some rows.
+ * when the module loads. Training runs in `serve`, a loop over the doorbell (StepChannel): claim blocks
+ * of the step's tree and sum them into shared result buffers, then claim ranges of the parameters and
+ * combine the blocks there (into pieces, or into the gradient followed by the update). Evaluation and
+ * prediction come as ordinary tasks (`infer`).
  */
 import { workerData } from 'node:worker_threads';
 import {
   Arena, type BlockSum, CnnError, type StepJob, Workspace, attachProcessHeap, combineBlocks, combineSubtree, evaluateRows,
   forwardRows, networkFromTopology, processKernels, resolveLoss, resolveOptimizer, sumBlock,
 } from '@cnn/core';
-import {
-  type BlockRef, type BlockResult, type HostSetup, type ResultBuffer, decodeBlockTask, decodeCombineTask, decodeInferenceTask, decodeUpdateTask,
-} from './protocol.js';
+import { splitRange } from './plan.js';
+import { type BlockResult, type HostSetup, decodeInferenceTask, decodeServeTask } from './protocol.js';
 import { tensorOf } from './shared-tensor.js';
+import { Kind, Phase2, type ReceivedCommand, StepChannel } from './step-channel.js';
 import { threadRequests } from './thread-workspaces.js';
 
 const setup = workerData as HostSetup;
@@ -27,6 +28,8 @@ const loss = resolveLoss(setup.loss);
 const optimizer = setup.optimizer && resolveOptimizer(setup.optimizer);
 const x = setup.x && tensorOf(setup.x);
 const y = setup.y && tensorOf(setup.y);
+const channel = new StepChannel(setup.channel, setup.maxBlocks);
+const ranges = splitRange(setup.params.length, setup.threads);
 const region = setup.regions[Atomics.add(setup.claims, 0, 1)];
 if (!region) throw new CnnError('CNN_ERR_POOL_CLOSED', 'no workspace region left for this thread (a thread was restarted after a failure)');
 const arena = new Arena(heap.bufferCovering(region.offset + region.bytes), region.offset, region.bytes);
@@ -34,55 +37,61 @@ const requests = threadRequests(network, setup.microBatch, setup.longestBlock);
 const training = new Workspace(network, setup.params, { capacity: setup.microBatch, training: true, gradSlots: requests.trainingSlots }, arena.allocAll(requests.training), kernels);
 const inference = new Workspace(network, setup.params, { capacity: setup.inferenceCapacity, training: false, gradSlots: 0 }, arena.allocAll(requests.inference), kernels);
 
-export function block(message: unknown): BlockResult {
-  const task = decodeBlockTask(message, setup);
-  if (!x || !y) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', 'a block task needs the training set, and this pool has none');
-  if (setup.fault?.step === task.step) {
-    if (setup.fault.kind === 'exit') process.exit(3);
-    throw new CnnError('CNN_ERR_INJECTED_FAULT', `fault injected at step ${task.step + 1}`);
+/** Serves training commands until told to stop; a failure is reported through the channel. */
+export function serve(message: unknown): null {
+  let seen = decodeServeTask(message).seen;
+  for (;;) {
+    const c = channel.next(seen);
+    seen = c.seq;
+    if (c.kind === Kind.stop) return null;
+    try {
+      run(c);
+    } catch (e) {
+      if (e instanceof ExitRequested) process.exit(3);
+      channel.fail(e instanceof Error ? e.message : String(e));
+    }
   }
+}
+
+class ExitRequested extends Error {}
+
+function run(c: ReceivedCommand): void {
+  if (c.compute) {
+    for (let i = channel.claimBlock(c); i >= 0; i = channel.claimBlock(c)) channel.blockDone(c, i, sumOne(c, i));
+  }
+  if (c.phase2 === Phase2.none || !channel.awaitBlocks(c)) return;
+  const blocks: BlockSum[] = c.blocks.map((b) => ({ start: b.start, len: b.len, grad: setup.results[b.result], lossSum: 0, correct: 0, count: 0 }));
+  for (let r = channel.claimRange(c); r >= 0; r = channel.claimRange(c)) {
+    const [begin, end] = ranges[r];
+    if (c.phase2 === Phase2.update) {
+      const root = combineBlocks(blocks, c.shards, begin, end, kernels.addInto);
+      kernels.applyUpdate(optimizer!, setup.params, root.grad, setup.slots, c.batchSize, c.step + 1, begin, end);
+    } else {
+      for (const piece of c.pieces) {
+        const inside = blocks.filter((b) => b.start >= piece.start && b.start < piece.start + piece.len);
+        combineSubtree(inside, c.shards, piece.start, piece.len, begin, end, kernels.addInto);
+      }
+    }
+    channel.rangeDone(c);
+  }
+}
+
+/** Sums block i of the command straight into its shared result buffer: no copy of the gradient. */
+function sumOne(c: ReceivedCommand, i: number): BlockResult {
+  if (!x || !y) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', 'a training command needs the training set, and this pool has none');
+  if (setup.fault?.step === c.step) {
+    if (setup.fault.kind === 'exit') throw new ExitRequested();
+    throw new CnnError('CNN_ERR_INJECTED_FAULT', `fault injected at step ${c.step + 1}`);
+  }
+  const b = c.blocks[i];
   const job: StepJob = {
-    x, y, indices: task.shuffled ? setup.order : null, batchStart: task.batchStart, batchSize: task.batchSize,
-    microBatch: setup.microBatch, seed: setup.seed, step: task.step, loss, fuseSoftmax: setup.fuseSoftmax,
+    x, y, indices: c.shuffled ? setup.order : null, batchStart: c.batchStart, batchSize: c.batchSize,
+    microBatch: setup.microBatch, seed: setup.seed, step: c.step, loss, fuseSoftmax: setup.fuseSoftmax,
   };
-  // The block's sum lands directly in the shared result buffer: no copy of the gradient.
-  training.bindSlot(0, resultGrad(task.result));
-  const sum = sumBlock(training, job, task.blockStart, task.blockLen);
-  if (!sum) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', `block [${task.blockStart}, +${task.blockLen}) holds no shard of a batch of ${task.batchSize}`);
+  training.bindSlot(0, setup.results[b.result]);
+  const sum = sumBlock(training, job, b.start, b.len);
+  if (!sum) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', `block [${b.start}, +${b.len}) holds no shard of a batch of ${c.batchSize}`);
   return { lossSum: sum.lossSum, correct: sum.correct, count: sum.count };
-}
-
-const resultViews = new Map<number, Float32Array>();
-
-/** One view object per result buffer, so the workspace's cached layer views stay valid. */
-function resultGrad(ref: ResultBuffer): Float32Array {
-  let view = resultViews.get(ref.id);
-  if (!view) {
-    view = ref.grad;
-    resultViews.set(ref.id, view);
-  }
-  return view;
-}
-
-function sums(refs: readonly BlockRef[]): BlockSum[] {
-  return refs.map((b) => ({ start: b.start, len: b.len, grad: resultGrad(b.result), lossSum: 0, correct: 0, count: 0 }));
-}
-
-export function combine(message: unknown): null {
-  const task = decodeCombineTask(message, setup);
-  const all = sums(task.blocks);
-  for (const piece of task.pieces) {
-    const inside = all.filter((b) => b.start >= piece.start && b.start < piece.start + piece.len);
-    combineSubtree(inside, task.shards, piece.start, piece.len, task.begin, task.end, kernels.addInto);
-  }
-  return null;
-}
-
-export function update(message: unknown): null {
-  const task = decodeUpdateTask(message, setup);
-  const root = combineBlocks(sums(task.blocks), task.shards, task.begin, task.end, kernels.addInto);
-  kernels.applyUpdate(optimizer!, setup.params, root.grad, setup.slots, task.batchSize, task.step + 1, task.begin, task.end);
-  return null;
 }
 
 export function infer(message: unknown): BlockResult | null {

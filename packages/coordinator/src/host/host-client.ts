@@ -253,8 +253,7 @@ export class HostClient {
     p.params.set(w.params);
     const request = { step: w.step, epoch: w.epoch, batchStart: w.batchStart, batchSize: w.batchSize };
     const shards = shardCount(w.batchSize, p.spec.microBatch);
-    const blocks = await p.pool.computeBlocks(request, w.pieces);
-    const pieces = await p.pool.combinePieces(blocks, w.pieces, shards, w.step);
+    const pieces = await p.pool.computePieces(request, w.pieces);
     const computeMs = performance.now() - started;
     await new Promise<void>((resolve, reject) => {
       socket.send(encode({ type: 'result', version: PROTOCOL_VERSION, work: w.work, step: w.step, computeMs, pieces }), (e) => (e ? reject(e) : resolve()));

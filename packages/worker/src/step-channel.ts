@@ -1,0 +1,274 @@
+/**
+ * The doorbell between a host's main thread and its worker threads during training: a small
+ * SharedArrayBuffer holding the current command (a step's blocks, then what to do with them), work
+ * counters the threads claim from, the blocks' stats, and a failure message. The main thread rings
+ * (Atomics.notify on SEQ) and awaits FINISHED; the threads wait on SEQ. One round trip per step, a few
+ * microseconds, instead of a message per task.
+ *
+ * Safety against a thread that wakes late: the fields of command s live in slot s % 2 (the main
+ * thread writes the other slot for s + 1 while a late thread may still read slot s), and every claim
+ * counter carries the command number it counts for, so a late thread's claims fail instead of taking
+ * work of a newer command with an older command's fields.
+ *
+ * Both sides use this one class over the same buffer, so the layout is written once.
+ */
+
+// Int32 words of the control block.
+const SEQ = 0; // command number; threads wait for it to change
+const NEXT_BLOCK = 1; // tagged claim counter of phase 1
+const BLOCKS_DONE = 2; // phase 1 barrier
+const NEXT_RANGE = 3; // tagged claim counter of phase 2
+const RANGES_DONE = 4;
+const FINISHED = 5; // bumped once per command when all work is done; the main thread waits on it
+const FAILED = 6; // 0, 2 while a message is being written, 1 once it is readable
+const ERROR_LENGTH = 7;
+const CONTROL_WORDS = 8;
+
+// Int32 words of a command slot.
+const KIND = 0;
+const PHASE2 = 1;
+const STEP = 2;
+const BATCH_START = 3;
+const BATCH_SIZE = 4;
+const SHUFFLED = 5;
+const SHARDS = 6;
+const BLOCKS = 7;
+const PIECES = 8;
+const RANGES = 9;
+const COMPUTE = 10;
+const HEADER_WORDS = 11;
+
+/** Bytes of a failure message kept (longer ones are cut). */
+const ERROR_BYTES = 2048;
+/** Claim counters hold (command number mod 2^15) << 16 | count. */
+const TAG_SHIFT = 16;
+const COUNT_MASK = 0xffff;
+
+const tagOf = (seq: number) => (seq & 0x7fff) << TAG_SHIFT;
+
+export const Kind = { run: 1, stop: 2 } as const;
+/** What the threads do once every block of the command is summed. */
+export const Phase2 = { none: 0, combinePieces: 1, update: 2 } as const;
+
+export interface Command {
+  /** Sum the blocks first (false: they were summed by an earlier command; go to phase 2). */
+  readonly compute: boolean;
+  readonly phase2: number;
+  readonly step: number;
+  readonly batchStart: number;
+  readonly batchSize: number;
+  readonly shuffled: boolean;
+  readonly shards: number;
+  /** Blocks to sum: start, len, result buffer id. */
+  readonly blocks: readonly { start: number; len: number; result: number }[];
+  /** For combinePieces: the pieces to combine the blocks into. */
+  readonly pieces: readonly { start: number; len: number }[];
+  /** For phase 2: how many parameter ranges the threads claim. */
+  readonly ranges: number;
+}
+
+export interface ReceivedCommand extends Command {
+  readonly seq: number;
+  readonly kind: number;
+}
+
+export interface Stats {
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+export class StepChannel {
+  readonly buffer: SharedArrayBuffer;
+  readonly maxBlocks: number;
+  readonly #ctl: Int32Array;
+  /** Per slot: header, then blocks (start, len, result), then pieces (start, len). */
+  readonly #slots: Int32Array[];
+  readonly #loss: Float64Array;
+  readonly #counts: Int32Array;
+  readonly #error: Uint8Array;
+
+  constructor(buffer: SharedArrayBuffer, maxBlocks: number) {
+    this.buffer = buffer;
+    this.maxBlocks = maxBlocks;
+    let at = 0;
+    const take = (bytes: number) => {
+      const start = at;
+      at += Math.ceil(bytes / 8) * 8;
+      return start;
+    };
+    const slotWords = HEADER_WORDS + maxBlocks * 5;
+    this.#ctl = new Int32Array(buffer, take(CONTROL_WORDS * 4), CONTROL_WORDS);
+    this.#loss = new Float64Array(buffer, take(maxBlocks * 8), maxBlocks);
+    this.#slots = [0, 1].map(() => new Int32Array(buffer, take(slotWords * 4), slotWords));
+    this.#counts = new Int32Array(buffer, take(maxBlocks * 8), maxBlocks * 2);
+    this.#error = new Uint8Array(buffer, take(ERROR_BYTES), ERROR_BYTES);
+  }
+
+  static bytes(maxBlocks: number): number {
+    const slotBytes = (HEADER_WORDS + maxBlocks * 5) * 4 + 8;
+    return CONTROL_WORDS * 4 + maxBlocks * 8 + 2 * slotBytes + maxBlocks * 8 + ERROR_BYTES + 64;
+  }
+
+  static create(maxBlocks: number): StepChannel {
+    return new StepChannel(new SharedArrayBuffer(StepChannel.bytes(maxBlocks)), maxBlocks);
+  }
+
+  get seq(): number {
+    return Atomics.load(this.#ctl, SEQ);
+  }
+
+  // --- main thread ---------------------------------------------------------------------------------
+
+  /** Publishes a command and wakes the threads; returns the FINISHED value that marks it done. */
+  ring(c: Command): number {
+    if (c.blocks.length > this.maxBlocks || c.pieces.length > this.maxBlocks) throw new Error(`a command of ${c.blocks.length} blocks exceeds the channel's ${this.maxBlocks}`);
+    const ctl = this.#ctl;
+    const seq = Atomics.load(ctl, SEQ) + 1;
+    const slot = this.#slots[seq & 1];
+    slot[KIND] = Kind.run;
+    slot[PHASE2] = c.phase2;
+    slot[STEP] = c.step;
+    slot[BATCH_START] = c.batchStart;
+    slot[BATCH_SIZE] = c.batchSize;
+    slot[SHUFFLED] = c.shuffled ? 1 : 0;
+    slot[SHARDS] = c.shards;
+    slot[BLOCKS] = c.blocks.length;
+    slot[PIECES] = c.pieces.length;
+    slot[RANGES] = c.ranges;
+    slot[COMPUTE] = c.compute ? 1 : 0;
+    c.blocks.forEach((b, i) => {
+      slot[HEADER_WORDS + 3 * i] = b.start;
+      slot[HEADER_WORDS + 3 * i + 1] = b.len;
+      slot[HEADER_WORDS + 3 * i + 2] = b.result;
+    });
+    const pieceBase = HEADER_WORDS + 3 * this.maxBlocks;
+    c.pieces.forEach((p, i) => {
+      slot[pieceBase + 2 * i] = p.start;
+      slot[pieceBase + 2 * i + 1] = p.len;
+    });
+    Atomics.store(ctl, NEXT_BLOCK, tagOf(seq));
+    Atomics.store(ctl, NEXT_RANGE, tagOf(seq));
+    Atomics.store(ctl, BLOCKS_DONE, 0);
+    Atomics.store(ctl, RANGES_DONE, 0);
+    const target = Atomics.load(ctl, FINISHED) + 1;
+    Atomics.store(ctl, SEQ, seq);
+    Atomics.notify(ctl, SEQ);
+    return target;
+  }
+
+  /** Tells the threads to leave their serve loop. */
+  stop(): void {
+    const seq = Atomics.load(this.#ctl, SEQ) + 1;
+    this.#slots[seq & 1][KIND] = Kind.stop;
+    Atomics.store(this.#ctl, NEXT_BLOCK, tagOf(seq));
+    Atomics.store(this.#ctl, SEQ, seq);
+    Atomics.notify(this.#ctl, SEQ);
+  }
+
+  /** Resolves when FINISHED reaches `target` (null), or a thread failed (its message). */
+  async finished(target: number): Promise<string | null> {
+    const ctl = this.#ctl;
+    for (;;) {
+      const failed = Atomics.load(ctl, FAILED);
+      if (failed === 1) return this.#errorMessage();
+      const now = Atomics.load(ctl, FINISHED);
+      if (now >= target) return null;
+      // A failing thread is mid-message: check again shortly.
+      const wait = Atomics.waitAsync(ctl, FINISHED, now, failed === 2 ? 1 : Infinity);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  stats(i: number): Stats {
+    return { lossSum: this.#loss[i], correct: this.#counts[2 * i], count: this.#counts[2 * i + 1] };
+  }
+
+  #errorMessage(): string {
+    const n = Atomics.load(this.#ctl, ERROR_LENGTH);
+    return new TextDecoder().decode(this.#error.slice(0, n));
+  }
+
+  // --- worker threads ------------------------------------------------------------------------------
+
+  /** Blocks until there is a command newer than `seen`, and returns it. */
+  next(seen: number): ReceivedCommand {
+    Atomics.wait(this.#ctl, SEQ, seen);
+    const seq = Atomics.load(this.#ctl, SEQ);
+    const slot = this.#slots[seq & 1];
+    const pieceBase = HEADER_WORDS + 3 * this.maxBlocks;
+    return {
+      seq,
+      kind: slot[KIND], phase2: slot[PHASE2], step: slot[STEP], batchStart: slot[BATCH_START], batchSize: slot[BATCH_SIZE],
+      shuffled: slot[SHUFFLED] === 1, shards: slot[SHARDS], ranges: slot[RANGES], compute: slot[COMPUTE] === 1,
+      blocks: Array.from({ length: Math.min(slot[BLOCKS], this.maxBlocks) }, (_, i) => ({
+        start: slot[HEADER_WORDS + 3 * i], len: slot[HEADER_WORDS + 3 * i + 1], result: slot[HEADER_WORDS + 3 * i + 2],
+      })),
+      pieces: Array.from({ length: Math.min(slot[PIECES], this.maxBlocks) }, (_, i) => ({ start: slot[pieceBase + 2 * i], len: slot[pieceBase + 2 * i + 1] })),
+    };
+  }
+
+  /** Claims the next item of a tagged counter for command `seq`; -1 when none is left or seq is stale. */
+  #claim(index: number, seq: number, total: number): number {
+    const ctl = this.#ctl;
+    for (;;) {
+      const word = Atomics.load(ctl, index);
+      if ((word & ~COUNT_MASK) !== tagOf(seq)) return -1;
+      const n = word & COUNT_MASK;
+      if (n >= total) return -1;
+      if (Atomics.compareExchange(ctl, index, word, word + 1) === word) return n;
+    }
+  }
+
+  claimBlock(c: ReceivedCommand): number {
+    return this.#claim(NEXT_BLOCK, c.seq, c.blocks.length);
+  }
+
+  claimRange(c: ReceivedCommand): number {
+    return this.#claim(NEXT_RANGE, c.seq, c.ranges);
+  }
+
+  /** Records a claimed block's stats; the last block completes a command without phase 2. */
+  blockDone(c: ReceivedCommand, i: number, stats: Stats): void {
+    this.#loss[i] = stats.lossSum;
+    this.#counts[2 * i] = stats.correct;
+    this.#counts[2 * i + 1] = stats.count;
+    if (Atomics.add(this.#ctl, BLOCKS_DONE, 1) + 1 === c.blocks.length) {
+      if (c.phase2 === Phase2.none) this.#finish();
+      else Atomics.notify(this.#ctl, BLOCKS_DONE);
+    }
+  }
+
+  /** Waits until every block of the command is summed; false if the command failed or was replaced. */
+  awaitBlocks(c: ReceivedCommand): boolean {
+    const ctl = this.#ctl;
+    if (!c.compute) return true;
+    for (;;) {
+      if (Atomics.load(ctl, FAILED) !== 0 || Atomics.load(ctl, SEQ) !== c.seq) return false;
+      const done = Atomics.load(ctl, BLOCKS_DONE);
+      if (done >= c.blocks.length) return true;
+      Atomics.wait(ctl, BLOCKS_DONE, done, 50);
+    }
+  }
+
+  /** Marks a claimed range done; the last one completes the command. */
+  rangeDone(c: ReceivedCommand): void {
+    if (Atomics.add(this.#ctl, RANGES_DONE, 1) + 1 === c.ranges) this.#finish();
+  }
+
+  #finish(): void {
+    Atomics.add(this.#ctl, FINISHED, 1);
+    Atomics.notify(this.#ctl, FINISHED);
+  }
+
+  /** Records a thread's failure and wakes everyone (threads at the barrier, the main thread). */
+  fail(message: string): void {
+    if (Atomics.compareExchange(this.#ctl, FAILED, 0, 2) !== 0) return;
+    const bytes = new TextEncoder().encode(message).slice(0, ERROR_BYTES);
+    this.#error.set(bytes);
+    Atomics.store(this.#ctl, ERROR_LENGTH, bytes.length);
+    Atomics.store(this.#ctl, FAILED, 1);
+    Atomics.notify(this.#ctl, BLOCKS_DONE);
+    Atomics.notify(this.#ctl, FINISHED);
+  }
+}
