@@ -9,3 +9,4 @@ export { conv2dForward, conv2dBackwardInput, conv2dBackwardFilter, conv2dForward
 export { extremePoolForward, extremePoolBackward, avgPoolForward, avgPoolBackward } from './pool';
 export { reluForward, reluBackward, addInto, adamUpdate, sgdUpdate } from './elementwise';
 export { softmaxForward, softmaxBackward, softmaxCrossEntropy } from './softmax';
+export { dropoutForward, dropoutBackward } from './dropout';

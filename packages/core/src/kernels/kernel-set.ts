@@ -31,6 +31,9 @@ export interface KernelSet {
   avgPoolBackward(g: WindowGeometry, n: number, dy: Float32Array, dx: Float32Array): void;
   activationForward(kind: ActivationName, count: number, width: number, x: Float32Array, y: Float32Array): void;
   activationBackward(kind: ActivationName, count: number, width: number, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** Inverted dropout with counter-based masks (see kernels/dropout.ts); bit for bit in every set. */
+  dropoutForward(x: Float32Array, y: Float32Array, keep: Uint8Array, count: number, rate: number, seed: number, layerIndex: number, step: number, first: number): void;
+  dropoutBackward(dy: Float32Array, dx: Float32Array, keep: Uint8Array, count: number, rate: number): void;
   /** a[i] += b[i] over [begin, end); bit for bit in every set. */
   addInto(a: Float32Array, b: Float32Array, begin?: number, end?: number): void;
   /** gradSum /= batchSize, then the optimizer over [begin, end); bit for bit in every set. */

@@ -7,6 +7,7 @@ import type { WindowGeometry } from './geometry.js';
 import type { FusedActivation, KernelSet } from './kernel-set.js';
 import { avgPoolBackward, avgPoolForward, extremePoolBackward, extremePoolForward } from './pool2d.js';
 import { addInto } from './reduce.js';
+import { dropoutBackward, dropoutForward } from './dropout.js';
 
 function applyActivation(activation: FusedActivation, count: number, width: number, y: Float32Array): void {
   if (activation === 'relu') activationForward('relu', count, width, y, y);
@@ -35,6 +36,8 @@ export const referenceKernels: KernelSet = {
   avgPoolBackward,
   activationForward: (kind: ActivationName, count, width, x, y) => activationForward(kind, count, width, x, y),
   activationBackward: (kind: ActivationName, count, width, y, dy, dx) => activationBackward(kind, count, width, y, dy, dx),
+  dropoutForward,
+  dropoutBackward,
   addInto,
   applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
     applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),

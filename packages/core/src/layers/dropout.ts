@@ -1,7 +1,6 @@
 import { CnnError } from '../errors.js';
 import type { BufferRequest } from '../memory/arena.js';
 import { normalizeConfig } from '../names.js';
-import { CounterRandom, Purpose } from '../random/philox.js';
 import { type Shape, sizeOf } from '../shape.js';
 import { BASE_CONFIG_KEYS, Layer, type LayerConfig, type LayerIO, type PassContext } from './layer.js';
 
@@ -47,34 +46,23 @@ export class Dropout extends Layer {
   }
 
   forward(io: LayerIO, ctx: PassContext): void {
-    const size = sizeOf(this.inputShape);
-    const count = ctx.n * size;
+    const count = ctx.n * sizeOf(this.inputShape);
     if (!ctx.training || this.rate === 0) {
       io.y.set(io.x.subarray(0, count));
       return;
     }
-    const keep = io.scratch.get('keep') as Uint8Array;
-    const scale = 1 / (1 - this.rate);
-    const rng = new CounterRandom(ctx.seed, Purpose.dropout, ctx.layerIndex, ctx.step);
-    const first = ctx.firstSample * size;
-    for (let i = 0; i < count; i++) {
-      const kept = rng.uniform(first + i) >= this.rate;
-      keep[i] = kept ? 1 : 0;
-      io.y[i] = kept ? io.x[i] * scale : 0;
-    }
+    const first = ctx.firstSample * sizeOf(this.inputShape);
+    ctx.kernels.dropoutForward(io.x, io.y, io.scratch.get('keep') as Uint8Array, count, this.rate, ctx.seed, ctx.layerIndex, ctx.step, first);
   }
 
   backward(io: LayerIO, ctx: PassContext): void {
     if (!io.dx) return;
     const count = ctx.n * sizeOf(this.inputShape);
-    const dy = io.dy!;
     if (this.rate === 0) {
-      io.dx.set(dy.subarray(0, count));
+      io.dx.set(io.dy!.subarray(0, count));
       return;
     }
-    const keep = io.scratch.get('keep') as Uint8Array;
-    const scale = 1 / (1 - this.rate);
-    for (let i = 0; i < count; i++) io.dx[i] = keep[i] ? dy[i] * scale : 0;
+    ctx.kernels.dropoutBackward(io.dy!, io.dx, io.scratch.get('keep') as Uint8Array, count, this.rate);
   }
 
   getLayerConfig(): Record<string, unknown> {

@@ -63,6 +63,11 @@ export const Purpose = {
 } as const;
 export type Purpose = (typeof Purpose)[keyof typeof Purpose];
 
+/** The Philox key of a stream: the seed's low 32 bits, then its next 16 bits and the purpose. */
+export function philoxKey(seed: number, purpose: Purpose): [number, number] {
+  return [seed >>> 0, ((Math.floor(seed / 4294967296) & 0xffff) | (purpose << 16)) >>> 0];
+}
+
 /**
  * Random numbers addressed by (seed, purpose, a, b, index): `a` and `b` name the stream (a layer and
  * a step, an epoch), `index` the position in it. Four numbers come from each Philox call; the last
@@ -77,8 +82,7 @@ export class CounterRandom {
   #blockIndex = -1;
 
   constructor(seed: number, purpose: Purpose, a = 0, b = 0) {
-    this.#k0 = seed >>> 0;
-    this.#k1 = ((Math.floor(seed / 4294967296) & 0xffff) | (purpose << 16)) >>> 0;
+    [this.#k0, this.#k1] = philoxKey(seed, purpose);
     this.#a = a >>> 0;
     this.#b = b >>> 0;
   }

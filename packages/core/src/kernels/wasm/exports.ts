@@ -29,6 +29,8 @@ export interface KernelExports {
   softmaxForward(x: Ptr, y: Ptr, rows: number, width: number): void;
   softmaxBackward(y: Ptr, dy: Ptr, dx: Ptr, rows: number, width: number): void;
   softmaxCrossEntropy(rows: number, width: number, out: Ptr, sparse: Ptr, dense: Ptr, grad: Ptr): number;
+  dropoutForward(x: Ptr, y: Ptr, keep: Ptr, count: number, rate: number, scale: number, k0: number, k1: number, a: number, b: number, first: number): void;
+  dropoutBackward(dy: Ptr, dx: Ptr, keep: Ptr, count: number, scale: number): void;
 }
 
 /**

@@ -23,6 +23,8 @@ export function wasmKernelSet(k: WasmKernels): KernelSet {
     avgPoolBackward: (g, n, dy, dx) => k.avgPoolBackward(g, n, dy, dx),
     activationForward: (kind, count, width, x, y) => k.activationForward(kind, count, width, x, y),
     activationBackward: (kind, count, width, y, dy, dx) => k.activationBackward(kind, count, width, y, dy, dx),
+    dropoutForward: (x, y, keep, count, rate, seed, layerIndex, step, first) => k.dropoutForward(x, y, keep, count, rate, seed, layerIndex, step, first),
+    dropoutBackward: (dy, dx, keep, count, rate) => k.dropoutBackward(dy, dx, keep, count, rate),
     addInto: (a, b, begin, end) => k.addInto(a, b, begin, end),
     applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
       k.applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),

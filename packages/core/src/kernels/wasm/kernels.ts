@@ -5,6 +5,7 @@ import type { WindowGeometry } from '../geometry.js';
 import type { Targets } from '../losses.js';
 import { instantiateKernels, type KernelExports } from './exports.js';
 import type { WasmModule } from './wasm-api.js';
+import { Purpose, philoxKey } from '../../random/philox.js';
 
 /*
  * The fast kernels: the signatures of the reference kernels in src/kernels/ (same argument order and
@@ -83,7 +84,7 @@ function geometryArgs(g: WindowGeometry): [number, number, number, number, numbe
   return [g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft];
 }
 
-type View = Float32Array | Int32Array;
+type View = Float32Array | Int32Array | Uint8Array;
 
 interface AdamLike {
   readonly className: string;
@@ -243,6 +244,25 @@ export class WasmKernels {
     const sparse = targets.sparse ? this.#ptr(op, 'targets.sparse', targets.sparse, rows) : 0;
     const dense = targets.dense ? this.#ptr(op, 'targets.dense', targets.dense, rows * width) : 0;
     return this.raw.softmaxCrossEntropy(rows, width, this.#ptr(op, 'out', out, rows * width), sparse, dense, grad ? this.#ptr(op, 'grad', grad, rows * width) : 0);
+  }
+
+  // --- dropout -----------------------------------------------------------------------------------
+
+  /** See src/kernels/dropout.ts; the same Philox stream, bit for bit. */
+  dropoutForward(x: Float32Array, y: Float32Array, keep: Uint8Array, count: number, rate: number, seed: number, layerIndex: number, step: number, first: number): void {
+    const op = 'dropoutForward';
+    this.#counts(op, count);
+    const key = philoxKey(seed, Purpose.dropout);
+    this.raw.dropoutForward(
+      this.#ptr(op, 'x', x, count), this.#ptr(op, 'y', y, count), this.#ptr(op, 'keep', keep, count), count, rate, 1 / (1 - rate),
+      key[0], key[1], layerIndex >>> 0, step >>> 0, first,
+    );
+  }
+
+  dropoutBackward(dy: Float32Array, dx: Float32Array, keep: Uint8Array, count: number, rate: number): void {
+    const op = 'dropoutBackward';
+    this.#counts(op, count);
+    this.raw.dropoutBackward(this.#ptr(op, 'dy', dy, count), this.#ptr(op, 'dx', dx, count), this.#ptr(op, 'keep', keep, count), count, 1 / (1 - rate));
   }
 
   // --- reduction and update ----------------------------------------------------------------------
