@@ -6,15 +6,22 @@
  *   node bench/train-throughput.mjs train --model lenet5 --batch 32 --threads 1 --max-steps 160
  *   node bench/train-throughput.mjs train --model lenet5 --batch 32 --seconds 10   (steps = as many as fit)
  *   node bench/train-throughput.mjs infer --model lenet5 --batch 1000
+ *   node bench/train-throughput.mjs train --model lenet5 --batch 256 --threads 2 --strategy timed --max-steps 50
+ *
+ * --strategy: auto (1 thread: fit's single-thread strategy; more: @cnn/worker's threads(n)), single,
+ * threads (threads(n) even for n = 1), timed (threads(n) with the pool's command timings on, see
+ * lib/timed-threads.mjs; the record then carries the pool's per-step figures and raw timings).
  *
  * Prints JSON lines on stdout: {kind:"env"}, then one {kind:"train"} or {kind:"infer"} record.
  * Timing mirrors torch_mnist.py: a throw-away model is trained first (warm-up), then a fresh model
  * trains; the timed window is the batch loop (first batch begins -> last batch ends), and the whole
  * fit() call is recorded beside it.
  */
-import { datasets, models } from '@cnn/core';
-import { CpuMeter, waitForIdle } from './lib/machine.mjs';
+import { DEFAULTS as CORE_DEFAULTS, datasets, models } from '@cnn/core';
+import { CpuMeter, peakRssMb, waitForIdle } from './lib/machine.mjs';
 import { UsageError, parseFlags } from './lib/flags.mjs';
+import { summarizePoolTimings } from './lib/pool-timings.mjs';
+import { TimedThreads } from './lib/timed-threads.mjs';
 
 const DEFAULTS = {
   threads: 1,
@@ -27,7 +34,12 @@ const DEFAULTS = {
   inferWarmupImages: 1000,
   batch: 32,
   waitIdle: 0,
+  strategy: 'auto',
+  /** Timed pool commands left out of the summary (the pool's first steps, still warming up). */
+  timingSkip: 3,
 };
+
+const STRATEGIES = ['auto', 'single', 'threads', 'timed'];
 
 const SPEC = {
   model: { type: 'string', choices: Object.keys(models) },
@@ -40,15 +52,20 @@ const SPEC = {
   seed: { type: 'int' },
   dataDir: { type: 'string' },
   waitIdle: { type: 'float' },
+  strategy: { type: 'string', choices: STRATEGIES },
 };
 
 /**
- * The fit strategy for a thread count: undefined (fit's own single-thread default) for 1. More
- * threads come from @cnn/worker's `threads` strategy once it exists; this is the only place that
- * needs to know how to ask for it.
+ * The fit strategy for a thread count and --strategy: undefined (fit's own single-thread default),
+ * @cnn/worker's `threads(n)`, or that pool with timings (TimedThreads). This is the only place that
+ * needs to know how to ask for them.
  */
-async function strategyFor(threads) {
-  if (threads === 1) return undefined;
+async function strategyFor(threads, kind = 'auto') {
+  if (kind === 'single' || (kind === 'auto' && threads === 1)) {
+    if (threads !== 1) throw new UsageError(`--strategy single runs 1 thread, not ${threads}`);
+    return undefined;
+  }
+  if (kind === 'timed') return new TimedThreads(threads);
   const worker = await import('@cnn/worker').catch(() => ({}));
   if (typeof worker.threads !== 'function') {
     throw new UsageError(`--threads ${threads}: @cnn/worker does not export threads() yet; only --threads 1 can run`);
@@ -70,12 +87,16 @@ function compiled(name, seed) {
  * Trains `m` for one epoch of at most maxSteps steps (and, given seconds, stops after the batch that
  * crosses that time). Returns the batch-loop timing and fit()'s.
  */
-async function timedFit(m, train, { batch, maxSteps, seconds, threads }) {
+async function timedFit(m, train, { batch, maxSteps, seconds, threads, strategyKind }) {
   const meter = new CpuMeter();
   let t0 = 0;
   let loop = null;
   let images = 0;
   let steps = 0;
+  // From the end of the first step: a pool's threads finish starting during that step.
+  let steadyFrom = 0;
+  let steadyImages = 0;
+  let lastEnd = 0;
   const callbacks = {
     onBatchBegin: (b) => {
       if (b === 0) {
@@ -86,19 +107,24 @@ async function timedFit(m, train, { batch, maxSteps, seconds, threads }) {
     onBatchEnd: (_b, logs) => {
       images += logs.size;
       steps += 1;
+      lastEnd = performance.now();
+      if (steps === 1) steadyFrom = lastEnd;
+      else steadyImages += logs.size;
       if (seconds !== undefined && (performance.now() - t0) / 1000 >= seconds) m.stopTraining = true;
     },
     onTrainEnd: () => {
       loop = meter.stop();
     },
   };
-  // fit closes the strategy it is given (and so spins a thread pool up and down inside the call,
-  // outside the batch-loop window).
-  const strategy = await strategyFor(threads);
+  // fit prepares and closes the strategy it is given: a pool is started before the first batch, but
+  // its threads finish starting (module load, heap attach) during the first step, which is timed;
+  // steady_img_per_s leaves that step out.
+  const strategy = await strategyFor(threads, strategyKind);
   const fitStart = performance.now();
   const history = await m.fit(train.x, train.y, { batchSize: batch, epochs: 1, maxSteps, callbacks, ...(strategy ? { strategy } : {}) });
   const fitSeconds = (performance.now() - fitStart) / 1000;
-  return { loop, fitSeconds, images, steps, loss: history.history.loss?.at(-1) ?? null };
+  const steady = steps > 1 ? steadyImages / ((lastEnd - steadyFrom) / 1000) : null;
+  return { loop, fitSeconds, images, steps, steady, loss: history.history.loss?.at(-1) ?? null, strategy: strategy?.name ?? 'single-thread', poolTimings: strategy?.timings ?? null };
 }
 
 async function train(o, ds) {
@@ -107,18 +133,21 @@ async function train(o, ds) {
   const maxSteps = Math.min(o.maxSteps ?? stepsPerEpoch, stepsPerEpoch);
 
   const warm = compiled(o.model, o.seed + 999);
-  const w = await timedFit(warm, ds.train, { batch: o.batch, maxSteps: Math.min(o.warmupSteps, stepsPerEpoch), seconds: o.warmupSeconds, threads: o.threads });
+  const fitOptions = { batch: o.batch, threads: o.threads, strategyKind: o.strategy };
+  const w = await timedFit(warm, ds.train, { ...fitOptions, maxSteps: Math.min(o.warmupSteps, stepsPerEpoch), seconds: o.warmupSeconds });
 
   const m = compiled(o.model, o.seed);
   const idle = await waitForIdle(o.waitIdle);
-  const r = await timedFit(m, ds.train, { batch: o.batch, maxSteps, seconds: o.seconds, threads: o.threads });
+  const r = await timedFit(m, ds.train, { ...fitOptions, maxSteps, seconds: o.seconds });
+  const pool = r.poolTimings && { pool: summarizePoolTimings(r.poolTimings, { skip: DEFAULTS.timingSkip, loopSeconds: r.loop.wall }), pool_timings: r.poolTimings };
   emit({
-    kind: 'train', model: o.model, params: m.countParams(), batch: o.batch, threads: o.threads,
-    steps: r.steps, images: r.images, seconds: r.loop.wall, img_per_s: r.images / r.loop.wall,
+    kind: 'train', model: o.model, params: m.countParams(), batch: o.batch, threads: o.threads, strategy: r.strategy,
+    steps: r.steps, images: r.images, seconds: r.loop.wall, img_per_s: r.images / r.loop.wall, steady_img_per_s: r.steady,
     fit_seconds: r.fitSeconds, fit_img_per_s: r.images / r.fitSeconds,
     own_cpu_s: r.loop.ownCpu, others_cores: r.loop.othersCores, idle_wait_s: idle.waited,
     train_loss: r.loss, warmup_steps: w.steps, warmup_seconds: w.loop.wall,
-    full_epoch: r.steps === stepsPerEpoch, max_rss_mb: process.resourceUsage().maxRSS / 1024,
+    full_epoch: r.steps === stepsPerEpoch, max_rss_mb: process.resourceUsage().maxRSS / 1024, vm_hwm_mb: peakRssMb(),
+    ...pool,
   });
 }
 
@@ -134,7 +163,8 @@ async function infer(o, ds) {
   emit({
     kind: 'infer', model: o.model, params: m.countParams(), batch: o.batch, threads: 1, images: n,
     seconds: t.wall, img_per_s: n / t.wall, own_cpu_s: t.ownCpu, others_cores: t.othersCores,
-    idle_wait_s: idle.waited, max_rss_mb: process.resourceUsage().maxRSS / 1024,
+    idle_wait_s: idle.waited, max_rss_mb: process.resourceUsage().maxRSS / 1024, vm_hwm_mb: peakRssMb(),
+    chunk: CORE_DEFAULTS.inferenceChunk,
   });
 }
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 /** Kernel clock ticks per second (/proc/stat's unit); 100 on every mainstream Linux build. */
-const CLK_TCK = (() => {
+export const CLK_TCK = (() => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   } catch {
@@ -74,6 +74,16 @@ function gitState(cwd) {
     return { commit, dirty_files: dirty };
   } catch {
     return { commit: null, dirty_files: null };
+  }
+}
+
+/** This process's peak resident set (VmHWM of /proc/self/status) in MB; null off Linux. */
+export function peakRssMb() {
+  try {
+    const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+    return Number.isFinite(kb) ? kb / 1024 : null;
+  } catch {
+    return null;
   }
 }
 

@@ -39,6 +39,16 @@ export function torchEnv(threads) {
   return { env: { ...env, ...set }, set };
 }
 
+/**
+ * The environment of a DDP run of 2 processes x 1 thread: each rank one thread (torch.set_num_threads(1)
+ * in the script; OPENBLAS_NUM_THREADS=1 so OpenBLAS does not add a second), idle OpenMP threads passive.
+ */
+export function torchDdpEnv() {
+  const env = { ...process.env };
+  const set = { OPENBLAS_NUM_THREADS: '1', OMP_WAIT_POLICY: 'PASSIVE' };
+  return { env: { ...env, ...set }, set };
+}
+
 /** How long apt-get waits for a dpkg lock held by another install before giving up. */
 const APT_LOCK_WAIT_S = 300;
 
@@ -90,4 +100,15 @@ export function torchTrainArgs(script, c, o) {
 export function torchInferArgs(script, c, o) {
   return [script, 'infer', '--models', c.model, '--threads', String(c.threads), '--batch', String(c.batch),
     '--repeats', '1', '--seed', String(o.seed), '--data-dir', o.dataDir, '--wait-idle', String(o.waitIdle), '--tag', o.tag];
+}
+
+/**
+ * Arguments of one DDP run (gloo on 127.0.0.1, `ddp` subcommand): 2 processes x 1 thread, one model,
+ * the global batch split over the ranks, `c.steps` optimizer steps (each rank's epoch has as many
+ * steps as a one-process epoch at the global batch).
+ */
+export function torchDdpArgs(script, c, o) {
+  return [script, 'ddp', '--models', c.model, '--world-size', '2', '--threads-per-rank', '1', '--global-batch', String(c.batch),
+    '--epochs', '1', '--max-steps', String(c.steps), '--warmup-steps', String(o.warmupSteps),
+    '--seed', String(o.seed), '--data-dir', o.dataDir, '--wait-idle', String(o.waitIdle), '--tag', o.tag];
 }

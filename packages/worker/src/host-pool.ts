@@ -7,13 +7,38 @@ import { Piscina } from 'piscina';
 import { type HostSetup, type InferenceTask, decodeStats } from './protocol.js';
 import { type Span, planBlocks, splitRange } from './plan.js';
 import { type SharedTensor, shareTensor } from './shared-tensor.js';
-import { type Command, Phase2, StepChannel } from './step-channel.js';
+import { type Command, Phase2, StepChannel, type ThreadTiming } from './step-channel.js';
 import { THREAD_INFERENCE_CAPACITY, threadRequests } from './thread-workspaces.js';
 
 const THREAD_MODULE = fileURLToPath(new URL('./thread.js', import.meta.url));
 
 /** Rows per inference task: big enough to amortise a dispatch, small enough to balance threads. */
 const INFERENCE_ROWS_PER_TASK = 1024;
+
+/** Command timings a pool keeps (the oldest half is dropped past it): hours of steps, a few MB. */
+const MAX_TIMINGS_KEPT = 100_000;
+
+/**
+ * One training command as timed with `timings: true` (ms since the channel's origin, on one clock
+ * shared by the main thread and the threads): the main thread's ring and wake-up, each thread's row.
+ */
+export interface CommandTiming {
+  readonly step: number;
+  /** Phase 2 of the command: 'none' (blocks only), 'pieces' (combined into pieces) or 'update'. */
+  readonly phase2: 'none' | 'pieces' | 'update';
+  /** The command summed blocks (false: combineAndUpdate of blocks summed earlier). */
+  readonly compute: boolean;
+  readonly blocks: number;
+  readonly ranges: number;
+  /** The main thread rang the doorbell. */
+  readonly ringAt: number;
+  /** The main thread saw the command finished. */
+  readonly doneAt: number;
+  /** Per thread; null for a thread that had not seen the command when it finished (it did nothing). */
+  readonly threads: readonly (ThreadTiming | null)[];
+}
+
+const PHASE2_NAMES = ['none', 'pieces', 'update'] as const;
 
 /**
  * Fault injection for tests that prove a failing thread ends work cleanly: `CNN_THREAD_FAULT=throw@5`
@@ -46,6 +71,8 @@ export interface HostPoolOptions {
   /** Given, the pool can also combine a step's blocks and apply the update. */
   readonly optimizer?: Optimizer;
   readonly slots?: readonly Float32Array[];
+  /** Time every training command (HostPool.timings); off by default, a few timestamps per block when on. */
+  readonly timings?: boolean;
 }
 
 /** Where a failure happened, for the error that ends the work. */
@@ -72,6 +99,7 @@ export class HostPool {
   #cursorStep = -1;
   #cursor = 0;
   #shuffled = false;
+  readonly #timings: CommandTiming[] | null;
 
   private constructor(options: HostPoolOptions, setup: HostSetup, arenas: HeapArena[]) {
     this.threads = options.threads;
@@ -80,6 +108,7 @@ export class HostPool {
     this.#setup = setup;
     this.#arenas = arenas;
     this.#channel = new StepChannel(setup.channel, setup.maxBlocks);
+    this.#timings = this.#channel.timingThreads > 0 ? [] : null;
     this.#pool = new Piscina({
       filename: THREAD_MODULE,
       minThreads: options.threads,
@@ -112,7 +141,7 @@ export class HostPool {
       claims: new Int32Array(new SharedArrayBuffer(4)),
       inferenceCapacity: THREAD_INFERENCE_CAPACITY,
       threads: o.threads,
-      channel: StepChannel.create(o.maxShards).buffer,
+      channel: StepChannel.create(o.maxShards, o.timings ? o.threads : 0).buffer,
       maxBlocks: o.maxShards,
       results,
       modelConfig: o.modelConfig,
@@ -133,6 +162,15 @@ export class HostPool {
 
   get closed(): boolean {
     return this.#pool === undefined;
+  }
+
+  /**
+   * The training commands timed so far, oldest first (null: the pool was started without
+   * `timings`). The array is the pool's own: a reader may empty it (timings.length = 0) between
+   * measurements; it outlives close().
+   */
+  get timings(): CommandTiming[] | null {
+    return this.#timings;
   }
 
   get microBatch(): number {
@@ -197,7 +235,9 @@ export class HostPool {
   /** Rings a command and waits for it; a thread's failure or death closes the pool and rejects. */
   async #command(phase: Phase, command: Command): Promise<StepChannel> {
     const serving = this.#serve();
+    const ringAt = this.#timings ? this.#channel.now() : 0;
     const target = this.#channel.ring(command);
+    const seq = this.#timings ? this.#channel.seq : 0;
     let failure: string | null;
     try {
       failure = await Promise.race([this.#channel.finished(target), serving.died]);
@@ -205,7 +245,19 @@ export class HostPool {
       failure = e instanceof Error ? e.message : String(e);
     }
     if (failure !== null) await this.#fail(phase, failure);
+    if (this.#timings) this.#recordTiming(command, seq, ringAt);
     return this.#channel;
+  }
+
+  /** Keeps the timing of command `seq`, just finished. */
+  #recordTiming(c: Command, seq: number, ringAt: number): void {
+    const doneAt = this.#channel.now();
+    const timings = this.#timings!;
+    if (timings.length >= MAX_TIMINGS_KEPT) timings.splice(0, MAX_TIMINGS_KEPT / 2);
+    timings.push({
+      step: c.step, phase2: PHASE2_NAMES[c.phase2], compute: c.compute, blocks: c.blocks.length, ranges: c.ranges,
+      ringAt, doneAt, threads: this.#channel.threadTimings(seq),
+    });
   }
 
   /** Starts the threads' serve loops if they are not running. */

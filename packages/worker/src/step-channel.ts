@@ -11,6 +11,11 @@
  * work of a newer command with an older command's fields.
  *
  * Both sides use this one class over the same buffer, so the layout is written once.
+ *
+ * Optional timing (StepChannel.create(maxBlocks, threads)): each thread stamps, per command, when it
+ * woke, claimed, summed and combined into its own row of Float64 words after the error bytes; the
+ * stamps are milliseconds since the creating thread's performance.timeOrigin, so they compare across
+ * threads. Off (the default) the rows do not exist and the threads take no timestamps.
  */
 
 // Int32 words of the control block.
@@ -22,7 +27,8 @@ const RANGES_DONE = 4;
 const FINISHED = 5; // bumped once per command when all work is done; the main thread waits on it
 const FAILED = 6; // 0, 2 while a message is being written, 1 once it is readable
 const ERROR_LENGTH = 7;
-const CONTROL_WORDS = 8;
+const TIMING_ROWS = 8; // threads with a timing row (0: timing off); fixed at creation
+const CONTROL_WORDS = 9;
 
 // Int32 words of a command slot.
 const KIND = 0;
@@ -45,6 +51,19 @@ const TAG_SHIFT = 16;
 const COUNT_MASK = 0xffff;
 
 const tagOf = (seq: number) => (seq & 0x7fff) << TAG_SHIFT;
+
+// Float64 words of a thread's timing row (times in ms since the channel's origin; busy: sums of ms).
+const T_WAKE = 0; // the thread saw the command
+const T_FIRST_CLAIM = 1; // it claimed its first block (NaN: none)
+const T_P1_BUSY = 2; // summing blocks
+const T_P1_END = 3; // it finished its last block (NaN: none)
+const T_P2_START = 4; // it passed the phase-1 barrier (NaN: no phase 2)
+const T_COMBINE_BUSY = 5; // combining blocks over its ranges
+const T_UPDATE_BUSY = 6; // applying the optimizer over its ranges
+const T_P2_END = 7; // it finished its last range (NaN: none)
+const T_BLOCKS = 8;
+const T_RANGES = 9;
+const TIMING_WORDS = 10;
 
 export const Kind = { run: 1, stop: 2 } as const;
 /** What the threads do once every block of the command is summed. */
@@ -78,6 +97,20 @@ export interface Stats {
   count: number;
 }
 
+/** One thread's share of one command, as it stamped it (ms since the channel's origin). */
+export interface ThreadTiming {
+  readonly wake: number;
+  readonly firstClaim: number;
+  readonly phase1Busy: number;
+  readonly phase1End: number;
+  readonly phase2Start: number;
+  readonly combineBusy: number;
+  readonly updateBusy: number;
+  readonly phase2End: number;
+  readonly blocks: number;
+  readonly ranges: number;
+}
+
 export class StepChannel {
   readonly buffer: SharedArrayBuffer;
   readonly maxBlocks: number;
@@ -87,6 +120,13 @@ export class StepChannel {
   readonly #loss: Float64Array;
   readonly #counts: Int32Array;
   readonly #error: Uint8Array;
+  /** Timing rows (null: timing off): the command each row belongs to, then its words. */
+  readonly #rowSeq: Int32Array | null;
+  readonly #rows: Float64Array | null;
+  /** performance.timeOrigin of the thread that created the channel: every stamp counts from it. */
+  readonly #origin: Float64Array;
+  /** This thread's performance.timeOrigin minus the channel's origin. */
+  #offset: number;
 
   constructor(buffer: SharedArrayBuffer, maxBlocks: number) {
     this.buffer = buffer;
@@ -103,15 +143,38 @@ export class StepChannel {
     this.#slots = [0, 1].map(() => new Int32Array(buffer, take(slotWords * 4), slotWords));
     this.#counts = new Int32Array(buffer, take(maxBlocks * 8), maxBlocks * 2);
     this.#error = new Uint8Array(buffer, take(ERROR_BYTES), ERROR_BYTES);
+    this.#origin = new Float64Array(buffer, take(8), 1);
+    const rows = Atomics.load(this.#ctl, TIMING_ROWS);
+    this.#rowSeq = rows > 0 ? new Int32Array(buffer, take(rows * 4), rows) : null;
+    this.#rows = rows > 0 ? new Float64Array(buffer, take(rows * TIMING_WORDS * 8), rows * TIMING_WORDS) : null;
+    this.#offset = performance.timeOrigin - this.#origin[0];
   }
 
-  static bytes(maxBlocks: number): number {
+  static bytes(maxBlocks: number, timingThreads = 0): number {
     const slotBytes = (HEADER_WORDS + maxBlocks * 5) * 4 + 8;
-    return CONTROL_WORDS * 4 + maxBlocks * 8 + 2 * slotBytes + maxBlocks * 8 + ERROR_BYTES + 64;
+    const timingBytes = timingThreads * (4 + TIMING_WORDS * 8) + 16;
+    return CONTROL_WORDS * 4 + maxBlocks * 8 + 2 * slotBytes + maxBlocks * 8 + ERROR_BYTES + timingBytes + 64;
   }
 
-  static create(maxBlocks: number): StepChannel {
-    return new StepChannel(new SharedArrayBuffer(StepChannel.bytes(maxBlocks)), maxBlocks);
+  /** A fresh channel; with timingThreads > 0, threads 0..timingThreads-1 stamp their work per command. */
+  static create(maxBlocks: number, timingThreads = 0): StepChannel {
+    const buffer = new SharedArrayBuffer(StepChannel.bytes(maxBlocks, timingThreads));
+    // The layout depends on the row count, so it is in the buffer before any view is made.
+    new Int32Array(buffer, 0, CONTROL_WORDS)[TIMING_ROWS] = timingThreads;
+    const channel = new StepChannel(buffer, maxBlocks);
+    channel.#origin[0] = performance.timeOrigin;
+    channel.#offset = 0;
+    return channel;
+  }
+
+  /** Threads with a timing row (0: timing off). */
+  get timingThreads(): number {
+    return this.#rowSeq?.length ?? 0;
+  }
+
+  /** Milliseconds since the channel's origin, comparable between the threads that share it. */
+  now(): number {
+    return performance.now() + this.#offset;
   }
 
   get seq(): number {
@@ -184,12 +247,41 @@ export class StepChannel {
     return { lossSum: this.#loss[i], correct: this.#counts[2 * i], count: this.#counts[2 * i + 1] };
   }
 
+  /**
+   * The timing rows of command `seq` (read after it finished): one entry per thread, null for a
+   * thread that had not seen the command yet (it did none of its work).
+   */
+  threadTimings(seq: number): (ThreadTiming | null)[] {
+    const rows = this.#rows;
+    const rowSeq = this.#rowSeq;
+    if (!rows || !rowSeq) return [];
+    return Array.from(rowSeq, (s, t) => {
+      if (Atomics.load(rowSeq, t) !== seq) return null;
+      const at = t * TIMING_WORDS;
+      return {
+        wake: rows[at + T_WAKE], firstClaim: rows[at + T_FIRST_CLAIM], phase1Busy: rows[at + T_P1_BUSY], phase1End: rows[at + T_P1_END],
+        phase2Start: rows[at + T_P2_START], combineBusy: rows[at + T_COMBINE_BUSY], updateBusy: rows[at + T_UPDATE_BUSY],
+        phase2End: rows[at + T_P2_END], blocks: rows[at + T_BLOCKS], ranges: rows[at + T_RANGES],
+      };
+    });
+  }
+
   #errorMessage(): string {
     const n = Atomics.load(this.#ctl, ERROR_LENGTH);
     return new TextDecoder().decode(this.#error.slice(0, n));
   }
 
   // --- worker threads ------------------------------------------------------------------------------
+
+  /**
+   * A thread's stamper for its timing row `row` (null when timing is off, so that an untimed pool
+   * takes no timestamps). Every stamp of a command is written before the thread's blockDone or
+   * rangeDone of it, so the main thread sees them once the command has finished.
+   */
+  timer(row: number): ThreadTimer | null {
+    if (!this.#rows || !this.#rowSeq || row >= this.#rowSeq.length) return null;
+    return new ThreadTimer(this, this.#rowSeq, this.#rows, row);
+  }
 
   /** Blocks until there is a command newer than `seen`, and returns it. */
   next(seen: number): ReceivedCommand {
@@ -270,5 +362,73 @@ export class StepChannel {
     Atomics.store(this.#ctl, FAILED, 1);
     Atomics.notify(this.#ctl, BLOCKS_DONE);
     Atomics.notify(this.#ctl, FINISHED);
+  }
+}
+
+/** Stamps one thread's timing row (see StepChannel.timer). */
+export class ThreadTimer {
+  readonly #channel: StepChannel;
+  readonly #rowSeq: Int32Array;
+  readonly #row: Float64Array;
+  readonly #index: number;
+  #started = 0;
+
+  constructor(channel: StepChannel, rowSeq: Int32Array, rows: Float64Array, index: number) {
+    this.#channel = channel;
+    this.#rowSeq = rowSeq;
+    this.#row = rows.subarray(index * TIMING_WORDS, (index + 1) * TIMING_WORDS);
+    this.#index = index;
+  }
+
+  /** The thread saw command `seq`: clears its row and tags it (the tag last, so a tagged row is clean). */
+  wake(seq: number): void {
+    const r = this.#row;
+    r.fill(Number.NaN);
+    r[T_WAKE] = this.#channel.now();
+    r[T_P1_BUSY] = 0;
+    r[T_COMBINE_BUSY] = 0;
+    r[T_UPDATE_BUSY] = 0;
+    r[T_BLOCKS] = 0;
+    r[T_RANGES] = 0;
+    Atomics.store(this.#rowSeq, this.#index, seq);
+  }
+
+  /** A block was claimed: its summing starts now. */
+  blockClaimed(): void {
+    this.#started = this.#channel.now();
+    if (Number.isNaN(this.#row[T_FIRST_CLAIM])) this.#row[T_FIRST_CLAIM] = this.#started;
+  }
+
+  /** The claimed block is summed (call before blockDone). */
+  blockSummed(): void {
+    const now = this.#channel.now();
+    this.#row[T_P1_BUSY] += now - this.#started;
+    this.#row[T_P1_END] = now;
+    this.#row[T_BLOCKS] += 1;
+  }
+
+  /** The thread passed the phase-1 barrier. */
+  phase2Started(): void {
+    this.#row[T_P2_START] = this.#channel.now();
+  }
+
+  /** A range was claimed: its combining starts now. */
+  rangeClaimed(): void {
+    this.#started = this.#channel.now();
+  }
+
+  /** The range's blocks are combined; an update, if any, starts now. */
+  combined(): void {
+    const now = this.#channel.now();
+    this.#row[T_COMBINE_BUSY] += now - this.#started;
+    this.#started = now;
+  }
+
+  /** The range is done (call before rangeDone); `updated`: the time since combined() was the update. */
+  rangeFinished(updated: boolean): void {
+    const now = this.#channel.now();
+    if (updated) this.#row[T_UPDATE_BUSY] += now - this.#started;
+    this.#row[T_P2_END] = now;
+    this.#row[T_RANGES] += 1;
   }
 }

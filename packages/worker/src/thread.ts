@@ -30,8 +30,11 @@ const x = setup.x && tensorOf(setup.x);
 const y = setup.y && tensorOf(setup.y);
 const channel = new StepChannel(setup.channel, setup.maxBlocks);
 const ranges = splitRange(setup.params.length, setup.threads);
-const region = setup.regions[Atomics.add(setup.claims, 0, 1)];
+const threadIndex = Atomics.add(setup.claims, 0, 1);
+const region = setup.regions[threadIndex];
 if (!region) throw new CnnError('CNN_ERR_POOL_CLOSED', 'no workspace region left for this thread (a thread was restarted after a failure)');
+/** Null unless the pool was started with timings: then this thread stamps its row of the channel. */
+const timer = channel.timer(threadIndex);
 const arena = new Arena(heap.bufferCovering(region.offset + region.bytes), region.offset, region.bytes);
 const requests = threadRequests(network, setup.microBatch, setup.longestBlock);
 const training = new Workspace(network, setup.params, { capacity: setup.microBatch, training: true, gradSlots: requests.trainingSlots }, arena.allocAll(requests.training), kernels);
@@ -44,6 +47,7 @@ export function serve(message: unknown): null {
     const c = channel.next(seen);
     seen = c.seq;
     if (c.kind === Kind.stop) return null;
+    timer?.wake(c.seq);
     try {
       run(c);
     } catch (e) {
@@ -57,21 +61,31 @@ class ExitRequested extends Error {}
 
 function run(c: ReceivedCommand): void {
   if (c.compute) {
-    for (let i = channel.claimBlock(c); i >= 0; i = channel.claimBlock(c)) channel.blockDone(c, i, sumOne(c, i));
+    for (let i = channel.claimBlock(c); i >= 0; i = channel.claimBlock(c)) {
+      timer?.blockClaimed();
+      const stats = sumOne(c, i);
+      timer?.blockSummed();
+      channel.blockDone(c, i, stats);
+    }
   }
   if (c.phase2 === Phase2.none || !channel.awaitBlocks(c)) return;
+  timer?.phase2Started();
   const blocks: BlockSum[] = c.blocks.map((b) => ({ start: b.start, len: b.len, grad: setup.results[b.result], lossSum: 0, correct: 0, count: 0 }));
   for (let r = channel.claimRange(c); r >= 0; r = channel.claimRange(c)) {
     const [begin, end] = ranges[r];
+    timer?.rangeClaimed();
     if (c.phase2 === Phase2.update) {
       const root = combineBlocks(blocks, c.shards, begin, end, kernels.addInto);
+      timer?.combined();
       kernels.applyUpdate(optimizer!, setup.params, root.grad, setup.slots, c.batchSize, c.step + 1, begin, end);
     } else {
       for (const piece of c.pieces) {
         const inside = blocks.filter((b) => b.start >= piece.start && b.start < piece.start + piece.len);
         combineSubtree(inside, c.shards, piece.start, piece.len, begin, end, kernels.addInto);
       }
+      timer?.combined();
     }
+    timer?.rangeFinished(c.phase2 === Phase2.update);
     channel.rangeDone(c);
   }
 }
