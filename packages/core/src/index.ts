@@ -15,6 +15,7 @@ export { Sequential, layersFromTopology, networkFromTopology, type CompileArgs, 
 export { Network, type ParamEntry } from './model/network.js';
 export { Workspace, type WorkspaceOptions } from './model/workspace.js';
 export { saveModel, loadModel, writeFileAtomic, MODEL_FORMAT, type SavedModel, type SaveOptions } from './model/io.js';
+export { toTfjs, fromTfjs, saveTfjsModel, loadTfjsModel, TFJS_URL_PREFIX, TFJS_FORMAT, type TfjsModelJson, type TfjsLoadOptions, type TfjsSaveOptions, type TfjsWeightSpec, type TfjsTrainingConfig } from './model/tfjs.js';
 export { models, builtinModel, type BuiltinModelName } from './models/builtin.js';
 
 export { Arena, ARENA_ALIGNMENT, alignUp, bytesFor, type ArenaView, type Backing, type BufferRequest } from './memory/arena.js';

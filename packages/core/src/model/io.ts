@@ -54,12 +54,18 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
   const handle = await fs.open(tmp, 'w');
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (e) {
+    // A failed write (disk full) must not leave its partial temp file taking the space.
+    await fs.rm(tmp, { force: true });
+    throw e;
   }
-  await fs.rename(tmp, file);
 }
 
 export async function saveModel(model: Sequential, dir: string, options: SaveOptions = {}): Promise<void> {
@@ -120,6 +126,9 @@ export async function loadModel(dir: string): Promise<Sequential> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'CNN_ERR_FILE_NOT_FOUND' : 'CNN_ERR_BAD_MODEL_FILE';
     throw new CnnError(code, `${jsonPath}: cannot load the model (${(e as Error).message}); expected a folder written by model.save()`);
+  }
+  if ((json.format as string) === 'layers-model') {
+    throw new CnnError('CNN_ERR_BAD_MODEL_FILE', `${jsonPath}: this is a TF.js layers model; load it with Sequential.load('tfjs://${dir}')`);
   }
   if (json.format !== MODEL_FORMAT || typeof json.formatVersion !== 'number' || json.formatVersion > MODEL_FORMAT_VERSION) {
     throw new CnnError('CNN_ERR_BAD_MODEL_FILE', `${jsonPath}: not a ${MODEL_FORMAT} v${MODEL_FORMAT_VERSION} file (format ${JSON.stringify(json.format)}, version ${JSON.stringify(json.formatVersion)})`);

@@ -196,14 +196,29 @@ export class Sequential {
     return this.#compiled !== undefined;
   }
 
-  /** Writes model.json, weights.bin and (when compiled) optimizer.bin into `dir`. */
+  /**
+   * Writes model.json, weights.bin and (when compiled) optimizer.bin into `dir`; with 'tfjs://DIR',
+   * a TF.js layers model (model.json + weights.bin) that tf.loadLayersModel reads.
+   */
   async save(dir: string, options?: SaveOptions): Promise<void> {
+    if (dir.startsWith('tfjs://')) {
+      const { saveTfjsModel } = await import('./tfjs.js');
+      return saveTfjsModel(this, dir, options);
+    }
     const { saveModel } = await import('./io.js');
     await saveModel(this, dir, options);
   }
 
-  /** Loads a folder written by save(); a compiled model comes back compiled with its optimizer state. */
-  static async load(dir: string): Promise<Sequential> {
+  /**
+   * Loads a folder written by save(); a compiled model comes back compiled with its optimizer state.
+   * 'tfjs://DIR' (or 'tfjs://DIR/model.json') reads a TF.js/Keras layers model of supported layers,
+   * compiled from its training config when it has one (unless `compile: false`).
+   */
+  static async load(dir: string, options: { compile?: boolean } = {}): Promise<Sequential> {
+    if (dir.startsWith('tfjs://')) {
+      const { loadTfjsModel } = await import('./tfjs.js');
+      return loadTfjsModel(dir, options);
+    }
     const { loadModel } = await import('./io.js');
     return loadModel(dir);
   }
