@@ -1,5 +1,8 @@
 import { Command } from 'commander';
 import { evaluateCommand } from './commands/evaluate.js';
+import { predictCommand } from './commands/predict.js';
+import { reportCommand } from './commands/report.js';
+import { exportCommand } from './commands/export.js';
 import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
 import { runProgram } from './program.js';
@@ -9,6 +12,9 @@ export function cnnProgram(): Command {
   trainCommand(program);
   summaryCommand(program);
   evaluateCommand(program);
+  predictCommand(program);
+  reportCommand(program);
+  exportCommand(program);
   return program;
 }
 

@@ -5,10 +5,11 @@ import { DEFAULTS } from '@cnn/core';
 import { COORDINATOR_DEFAULTS, CoordinatorRun } from '@cnn/coordinator';
 import { LOG_LEVELS, type LogLevel, createLogger } from './logger.js';
 import { runProgram } from './program.js';
-import { epochPrinter, trainToEnd } from './training-run.js';
+import { type OutputOptions, addOutputOptions, viewFor } from './progress/options.js';
+import { lateCallbacks, runProgress, trainToEnd } from './training-run.js';
 import { addTrainingOptions, nonNegativeInt, positiveInt, settingsOf, type TrainingOptions } from './training-options.js';
 
-interface StartOptions extends TrainingOptions {
+interface StartOptions extends TrainingOptions, OutputOptions {
   host: string;
   port: number;
   token?: string;
@@ -36,12 +37,13 @@ export function coordinatorProgram(): Command {
     .addOption(new Option('--port <n>', 'port for hosts and GET /status (0: any free port)').argParser(port).default(COORDINATOR_DEFAULTS.port))
     .addOption(new Option('--token <secret>', 'token joining hosts must present (required off loopback)'))
     .addOption(new Option('--min-hosts <n>', 'hosts to wait for before the first step').argParser(nonNegativeInt('--min-hosts')).default(0))
-    .addOption(new Option('--local-threads <n>', 'threads this machine computes with (0: control only)').argParser(nonNegativeInt('--local-threads')).default(availableParallelism()))
+    .addOption(new Option('--local-threads <n>', 'threads this machine computes with (0: control only)').argParser(nonNegativeInt('--local-threads')).default(availableParallelism(), 'all cores'))
     .addOption(new Option('--checkpoint-dir <dir>', 'write checkpoints here'))
     .addOption(new Option('--checkpoint-every <steps>', 'steps between checkpoints').argParser(positiveInt('--checkpoint-every')).default(100))
     .addOption(new Option('--resume', 'continue from the newest checkpoint in --checkpoint-dir'))
     .addOption(new Option('--tls-cert <file>', 'certificate (PEM) to serve wss:// with'))
-    .addOption(new Option('--tls-key <file>', 'private key (PEM) of --tls-cert'))
+    .addOption(new Option('--tls-key <file>', 'private key (PEM) of --tls-cert'));
+  addOutputOptions(start)
     .addOption(new Option('--log-level <level>', 'log detail on stderr').choices(LOG_LEVELS).default('info'))
     .action(async (opts: StartOptions) => {
       process.exitCode = await startCoordinator(opts);
@@ -52,6 +54,8 @@ export function coordinatorProgram(): Command {
 async function startCoordinator(opts: StartOptions): Promise<number> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const log = createLogger('cnn-coordinator', opts.logLevel);
+  const view = viewFor(opts);
+  const progress = lateCallbacks();
   if (opts.localThreads === 0 && opts.minHosts === 0) opts.minHosts = 1;
   const run = await CoordinatorRun.create({
     settings: settingsOf(opts),
@@ -68,13 +72,12 @@ async function startCoordinator(opts: StartOptions): Promise<number> {
     checkpointEvery: opts.checkpointDir ? opts.checkpointEvery : 0,
     resume: opts.resume ?? false,
     log,
-    callbacks: epochPrinter(opts.epochs, (line) => console.log(line)),
-    onListening: ({ joinCommand }) => {
-      console.log(`Coordinator ready. On each other machine, run:\n  ${joinCommand}`);
-    },
+    callbacks: progress.callbacks,
+    onListening: ({ port, joinCommand, dashboardUrl }) => view.show({ event: 'listening', port, joinCommand, dashboardUrl }),
   });
+  progress.attach(runProgress(run, view, { cluster: true, threads: opts.localThreads }));
   await run.start();
-  return trainToEnd(run);
+  return trainToEnd(run, view, { report: opts.report, threads: Math.max(1, opts.localThreads) });
 }
 
 export function main(argv: string[]): Promise<number> {

@@ -21,7 +21,7 @@ export function workerProgram(): Command {
     .description('join the run served at URL and compute until it ends')
     .argument('<url>', 'ws://HOST:PORT or wss://HOST:PORT, as printed by cnn-coordinator start')
     .addOption(new Option('--token <secret>', "the run's token"))
-    .addOption(new Option('--threads <n>', 'threads to compute with (default: all cores)').argParser(positiveInt('--threads')).default(availableParallelism()))
+    .addOption(new Option('--threads <n>', 'threads to compute with').argParser(positiveInt('--threads')).default(availableParallelism(), 'all cores'))
     .addOption(new Option('--ca <file>', 'CA certificate (PEM) to trust for wss://, e.g. a self-signed coordinator'))
     .addOption(new Option('--reconnect-for <seconds>', 'keep trying to reach a coordinator that went away this long').argParser(positiveInt('--reconnect-for')).default(HOST_DEFAULTS.reconnectForMs / 1000))
     .addOption(new Option('--log-level <level>', 'log detail on stderr').choices(LOG_LEVELS).default('info'))
