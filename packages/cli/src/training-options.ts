@@ -1,17 +1,8 @@
 import type { RunSettings } from '@cnn/coordinator';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
-/** Training settings shared by `cnn train` and `cnn-coordinator start`, with their defaults. */
-export interface TrainingOptions {
-  model: string;
-  dataset: string;
-  epochs: number;
-  batchSize: number;
-  microBatchSize: number;
-  optimizer: string;
-  learningRate?: number;
-  seed: number;
-  maxSteps?: number;
+/** Training flags shared by `cnn train` and `cnn-coordinator start`: the run's settings and where it goes. */
+export interface TrainingOptions extends RunSettings {
   out?: string;
 }
 

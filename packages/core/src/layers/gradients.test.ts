@@ -29,6 +29,7 @@ import { gradientOfShard, type StepJob } from '../train/gradient.js';
 import { shardCount, slotsForBlock, sumBlock, treeSpan } from '../train/tree.js';
 import { Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, layers, MaxPooling2D, MinPooling2D } from './index.js';
 import type { Layer, LayerIO, PassContext } from './layer.js';
+import { mulberry32 } from '../testing/mulberry.js';
 
 /**
  * Layers are checked here on the reference kernels, which take any arrays; the fast kernels are
@@ -44,16 +45,7 @@ const TOL = 1e-5;
 // ---------------------------------------------------------------------------------------------
 // Deterministic test data (mulberry32: independent of the library's generator).
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function uniform(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());

@@ -18,6 +18,7 @@ import type { Sequential } from '../model/sequential.js';
 import { canFuseSoftmax, type StepJob } from '../train/gradient.js';
 import { slotsForBlock, sumBlock } from '../train/tree.js';
 import { lenet5 } from './builtin.js';
+import { mulberry32 } from '../testing/mulberry.js';
 
 const N = 32;
 const MICRO_BATCH = 8;
@@ -280,13 +281,4 @@ describe('lenet5 on the first 32 MNIST images: our float32 gradient vs an indepe
   }
 });
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry = mulberry32;

@@ -10,17 +10,9 @@ import { Workspace } from '../model/workspace.js';
 import { tensor } from '../tensor.js';
 import { gradientOfShard, type StepJob } from './gradient.js';
 import { alignedPieces, type BlockSum, combineBlocks, combineSubtree, isAlignedBlock, shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
+import { mulberry32 } from '../testing/mulberry.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const MICRO = 2;
 

@@ -1,0 +1,14 @@
+/**
+ * Deterministic test data: mulberry32, a small generator independent of the library's own (Philox),
+ * so tests never check the library's randomness against itself. Test code only.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
