@@ -15,3 +15,14 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "test-prereqs: missing ${need[*]} (not root: the tests that need them will skip)"
   fi
 fi
+# Chromium for the dashboard test (test/dashboard): playwright-core drives Debian's build and never
+# downloads one. Optional: when it cannot be installed, that test skips and says why.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-prereqs: installing chromium"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "test-prereqs: could not install chromium (the dashboard test will skip)"
+  else
+    echo "test-prereqs: missing chromium (not root: the dashboard test will skip)"
+  fi
+fi

@@ -1,14 +1,47 @@
 import type { Logs } from '@cnn/core';
 import type { StepTiming } from './cluster/cluster-strategy.js';
-import type { Membership } from './cluster/membership.js';
+import type { Membership, MembershipEvent } from './cluster/membership.js';
+import { RunMetrics } from './dashboard/metrics.js';
 import type { RunSettings } from './run.js';
 
 /** Steps whose timings the throughput figures average over. */
 const WINDOW = 20;
 
+export interface HostSnapshot {
+  id: string;
+  name: string;
+  address: string;
+  threads: number;
+  alive: boolean;
+  steps: number;
+  imagesPerSecond: number | null;
+  lastComputeMs: number | null;
+  lastRoundTripMs: number | null;
+  lastHeartbeat: string | null;
+}
+
+/** The JSON of GET /status. */
+export interface StatusSnapshot {
+  state: RunStatus['state'];
+  uptimeSeconds: number;
+  step: number;
+  epoch: number;
+  epochs: number;
+  stepsPerEpoch: number;
+  settings: RunSettings;
+  imagesPerSecond: number | null;
+  communicationShare: number | null;
+  last: { loss: number | null; accuracy: number | null };
+  history: { epoch: number; logs: Logs }[];
+  hosts: HostSnapshot[];
+  events: (Omit<MembershipEvent, 'time'> & { time: string })[];
+}
+
 /** What GET /status reports: the run's progress, each host, recent events. */
 export class RunStatus {
   state: 'starting' | 'training' | 'finished' | 'interrupted' = 'starting';
+  /** The curves for the dashboard, bounded in memory. */
+  readonly metrics = new RunMetrics();
   readonly #membership: Membership;
   readonly #settings: RunSettings;
   readonly #samples: number;
@@ -29,10 +62,12 @@ export class RunStatus {
     this.#step = step;
     this.#epoch = logs.epoch ?? this.#epoch;
     this.#last = logs;
+    this.metrics.recordStep(step, logs.loss, logs.acc);
   }
 
   onEpoch(epoch: number, logs: Logs): void {
     this.#epochs.push({ epoch: epoch + 1, logs });
+    this.metrics.recordEpoch(epoch + 1, this.#step, logs);
   }
 
   onStepTiming(t: StepTiming): void {
@@ -51,7 +86,7 @@ export class RunStatus {
     }
   }
 
-  snapshot(): unknown {
+  snapshot(): StatusSnapshot {
     const r = this.#recent;
     const span = r.length > 1 ? (r[r.length - 1].at - r[0].at) / 1000 : 0;
     const imagesPerSecond = span > 0 ? r.slice(1).reduce((a, x) => a + x.images, 0) / span : null;
