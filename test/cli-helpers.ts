@@ -18,8 +18,8 @@ export interface Finished {
 }
 
 /** Starts a node script with arguments (behind `command`, e.g. ['ip', 'netns', 'exec', NS, node]); collects its output. */
-export function start(script: string, args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath]): { child: ChildProcess; done: Promise<Finished>; output: () => string } {
-  const child = spawn(command[0], [...command.slice(1), script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function start(script: string, args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath], cwd?: string): { child: ChildProcess; done: Promise<Finished>; output: () => string } {
+  const child = spawn(command[0], [...command.slice(1), script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

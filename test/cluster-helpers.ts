@@ -13,18 +13,20 @@ export interface Proc {
 }
 
 /** Starts `cnn-coordinator start ...` and resolves once it prints the join command. */
-export async function startCoordinator(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath]): Promise<Proc & { url: string }> {
-  const p = start(COORDINATOR_BIN, ['start', '--port', '0', '--log-level', 'debug', ...args], env, command);
+export async function startCoordinator(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath], cwd?: string): Promise<Proc & { url: string }> {
+  const p = start(COORDINATOR_BIN, ['start', '--port', '0', '--log-level', 'debug', ...args], env, command, cwd);
   let exited = false;
   void p.done.then(() => (exited = true));
-  await waitFor(() => /cnn-worker join (wss?:\/\/\S+)/.test(p.output()) || exited, 60_000, 'the coordinator to listen');
-  const m = /cnn-worker join (wss?:\/\/\S+)/.exec(p.output());
+  // The address ends at a quote too: the JSON log line on stderr (which may come first) holds it as a string.
+  const joinUrl = /cnn-worker join (wss?:\/\/[^\s"]+)/;
+  await waitFor(() => joinUrl.test(p.output()) || exited, 60_000, 'the coordinator to listen');
+  const m = joinUrl.exec(p.output());
   if (!m) throw new Error(`coordinator exited before listening:\n${p.output()}`);
   return { ...p, url: m[1] };
 }
 
-export function startHost(url: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath]): Proc {
-  return start(WORKER_BIN, ['join', url, '--log-level', 'info', ...args], env, command);
+export function startHost(url: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath], cwd?: string): Proc {
+  return start(WORKER_BIN, ['join', url, '--log-level', 'info', ...args], env, command, cwd);
 }
 
 /** The last step recorded in a run folder's metrics.jsonl (0 if none yet). */

@@ -333,6 +333,11 @@ describe('bad inputs: each refused with its code, none stops the run', () => {
       const logged = loggedRejections(finished.stderr);
       for (const code of ALL_CODES) expect(logged, code).toContain(code);
       expect(logged.filter((c) => c === 'CNN_PROTO_MALFORMED')).toHaveLength(3);
+      // The rogues are named in the log: their host id and address, what was wrong, where.
+      const closing = (code: string) => finished.stderr.split('\n').find((l) => l.includes(`"code":"${code}"`) && l.includes('closing connection'));
+      expect(closing('CNN_PROTO_BAD_LENGTH')).toMatch(new RegExp(`"host":"${welcome.hostId}","address":"127\\.0\\.0\\.1:\\d+".*result\\.pieces\\[0\\]\\.grad holds ${(spec.paramCount - 1) * 4} bytes`));
+      expect(closing('CNN_PROTO_NOT_FINITE')).toMatch(new RegExp(`"host":"${nanWelcome.hostId}","address":"127\\.0\\.0\\.1:\\d+".*result\\.pieces\\[0\\]\\.grad\\[7\\] is NaN`));
+      expect(finished.stderr).toMatch(new RegExp(`"host":"${welcome.hostId}","hostName":"rogue-length"`));
       expect(finished.stderr.match(/host lost mid-step: reassigning its pieces/g)).toHaveLength(2);
       expect(finished.stderr).toMatch(/no live host: waiting for one to join/);
       expect(weights(runDir).equals(await cleanWeights)).toBe(true);

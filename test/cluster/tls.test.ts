@@ -6,6 +6,7 @@ import { runCnn, tempDir } from '../cli-helpers.js';
 import { type Proc, expectExit, startCoordinator, startHost } from '../cluster-helpers.js';
 
 const RUN = ['--model', 'seed', '--batch-size', '32', '--max-steps', '60', '--seed', '3'];
+const TOKEN = 'tls-test-token';
 
 const started: Proc[] = [];
 afterEach(() => {
@@ -22,14 +23,14 @@ function selfSigned(dir: string): { cert: string; key: string } {
 }
 
 describe('wss: the coordinator serves TLS with a certificate', () => {
-  it('hosts that trust it train; plain ws and untrusting hosts are refused', async () => {
+  it('hosts that trust it and know the token train; plain ws, untrusting hosts and wrong or missing tokens are refused', async () => {
     const root = tempDir('tls');
     const { cert, key } = selfSigned(root);
     const reference = join(root, 'reference');
     expect((await runCnn(['train', ...RUN, '--threads', '1', '--out', reference, '--quiet'])).code).toBe(0);
 
     const out = join(root, 'run');
-    const c = await startCoordinator([...RUN, '--tls-cert', cert, '--tls-key', key, '--local-threads', '0', '--min-hosts', '1', '--out', out]);
+    const c = await startCoordinator([...RUN, '--tls-cert', cert, '--tls-key', key, '--token', TOKEN, '--local-threads', '0', '--min-hosts', '1', '--out', out]);
     started.push(c);
     expect(c.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
 
@@ -39,8 +40,13 @@ describe('wss: the coordinator serves TLS with a certificate', () => {
     started.push(plain, untrusting);
     expect((await expectExit(plain, 1)).stderr).toMatch(/left the run/);
     expect((await expectExit(untrusting, 1)).stderr).toMatch(/self[- ]signed certificate|unable to verify/i);
+    // Over TLS, trusting the certificate, but with a wrong token or none: refused at the hello.
+    const wrongToken = startHost(c.url, ['--threads', '1', '--ca', cert, '--token', 'not-the-token']);
+    const noToken = startHost(c.url, ['--threads', '1', '--ca', cert]);
+    started.push(wrongToken, noToken);
+    for (const h of [wrongToken, noToken]) expect((await expectExit(h, 1)).stderr).toMatch(/CNN_PROTO_BAD_TOKEN: the join token is wrong/);
 
-    const host = startHost(c.url, ['--threads', '1', '--ca', cert]);
+    const host = startHost(c.url, ['--threads', '1', '--ca', cert, '--token', TOKEN]);
     started.push(host);
     await expectExit(c, 0);
     await expectExit(host, 0);

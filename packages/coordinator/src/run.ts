@@ -1,11 +1,14 @@
 import { hostname } from 'node:os';
-import { type Callbacks, CnnError, type Dataset, type Logs, type Sequential, datasetFingerprint, shardCount, treeSpan } from '@cnn/core';
+import {
+  type Callbacks, CnnError, type Dataset, type Logs, type Sequential, datasetFingerprint, shardCount, treeSpan, validateInputs, validateTargets,
+} from '@cnn/core';
 import { HostPool } from '@cnn/worker';
 import type { Logger } from 'pino';
 import { type Checkpoint, newestCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { ClusterStrategy, type StepTiming } from './cluster/cluster-strategy.js';
 import { LocalHostLink } from './cluster/local-host.js';
 import { Membership } from './cluster/membership.js';
+import { Dashboard } from './dashboard/dashboard.js';
 import { modelFingerprint } from './fingerprint.js';
 import { datasetFrom, modelFrom } from './load.js';
 import type { RunSpec } from './protocol/messages.js';
@@ -52,8 +55,8 @@ export interface CoordinatorOptions {
   handshakeTimeoutMs?: number;
   /** Progress for a user interface: called as training goes. */
   callbacks?: Callbacks;
-  /** The server is listening: e.g. print the join command. */
-  onListening?: (info: { port: number; joinCommand: string }) => void;
+  /** The server is listening: e.g. print the join command and the dashboard's address. */
+  onListening?: (info: { port: number; joinCommand: string; dashboardUrl: string }) => void;
 }
 
 export const COORDINATOR_DEFAULTS = {
@@ -64,6 +67,9 @@ export const COORDINATOR_DEFAULTS = {
   /** An unauthenticated connection must finish hello/ready within this time. */
   handshakeTimeoutMs: 10_000,
 } as const;
+
+/** How long a failed run's port stays open to tell reconnecting hosts the run is over. */
+const FAILED_RUN_LINGER_MS = 3000;
 
 export interface RunOutcome {
   model: Sequential;
@@ -87,8 +93,13 @@ export class CoordinatorRun {
   readonly #settings: RunSettings;
   readonly #checkpoint: Checkpoint | null;
   #server: CoordinatorServer | null = null;
+  #dashboard: Dashboard | null = null;
   #pool: HostPool | null = null;
   #interrupted = false;
+  /** Why the run cannot go on (a diverged model): its hosts are told the run is over. */
+  #failed: string | null = null;
+  /** Step of the newest checkpoint written by this process (null: none yet). */
+  #checkpointed: number | null = null;
 
   private constructor(o: CoordinatorOptions, settings: RunSettings, model: Sequential, data: Dataset, checkpoint: Checkpoint | null) {
     this.#o = o;
@@ -120,11 +131,18 @@ export class CoordinatorRun {
     let settings = o.settings;
     let checkpoint: Checkpoint | null = null;
     if (o.resume) {
-      checkpoint = newestCheckpoint(o.checkpointDir!, (file, why) => o.log.warn({ file }, `skipping unreadable checkpoint: ${why}`));
+      const unreadable: string[] = [];
+      checkpoint = newestCheckpoint(o.checkpointDir!, (file, why) => {
+        unreadable.push(why);
+        o.log.warn({ file }, `skipping unreadable checkpoint: ${why}`);
+      });
       if (checkpoint) {
         // The arithmetic must be the interrupted run's, whatever flags came with --resume.
         settings = { ...settings, ...(checkpoint.header.settings as Partial<RunSettings>) };
         o.log.info({ file: checkpoint.file, step: checkpoint.header.iterations }, 'resuming from checkpoint');
+      } else if (unreadable.length > 0) {
+        // Checkpoints appear only whole (renamed after fsync): all of them unreadable is damage to look at, not a fresh start.
+        throw new CnnError('CNN_ERR_BAD_CHECKPOINT', `--resume: none of the ${unreadable.length} checkpoint(s) in ${o.checkpointDir} is readable (newest: ${unreadable[0]}); move them away to start from step 0`);
       } else {
         o.log.warn({ dir: o.checkpointDir }, 'no checkpoint to resume from: starting from step 0');
       }
@@ -136,6 +154,10 @@ export class CoordinatorRun {
       metrics: ['accuracy'],
     });
     const data = await datasetFrom(settings.dataset);
+    // A model that does not fit the data fails here, before a run folder or a port exists.
+    const what = `--model ${settings.model} with --dataset ${settings.dataset}`;
+    validateInputs(model.network, data.train.x, what);
+    validateTargets(model.network, model.loss, data.train.x, data.train.y, what);
     const run = new CoordinatorRun(o, settings, model, data, checkpoint);
     if (checkpoint) run.#restore(checkpoint);
     return run;
@@ -157,6 +179,7 @@ export class CoordinatorRun {
     this.model.params.set(c.params);
     slots.forEach((s, i) => s.set(c.slots[i]));
     this.model.iterations = h.iterations;
+    this.#checkpointed = h.iterations;
   }
 
   /** Stops after the current step (Ctrl-C); the state is saved as on a normal end. */
@@ -180,18 +203,20 @@ export class CoordinatorRun {
     if (o.listen) {
       // Reassignment can hand one host many small pieces; every piece holds a shard at least.
       const maxPieces = this.spec.maxShards;
+      this.#dashboard = new Dashboard({ status: () => this.status.snapshot(), metrics: this.status.metrics });
       this.#server = new CoordinatorServer({
         host: o.listen.host, port: o.listen.port, token: o.listen.token, tls: o.listen.tls, run: this.spec,
         limits: { paramCount: this.spec.paramCount, maxPieces }, membership: this.membership, log: o.log,
-        status: () => this.status.snapshot(), heartbeatMs: o.heartbeatMs ?? COORDINATOR_DEFAULTS.heartbeatMs,
+        status: () => this.status.snapshot(), dashboard: this.#dashboard, heartbeatMs: o.heartbeatMs ?? COORDINATOR_DEFAULTS.heartbeatMs,
         handshakeTimeoutMs: o.handshakeTimeoutMs ?? COORDINATOR_DEFAULTS.handshakeTimeoutMs,
       });
       const port = await this.#server.listen();
       const scheme = o.listen.tls ? 'wss' : 'ws';
       const shown = o.listen.host === '0.0.0.0' || o.listen.host === '::' ? hostname() : o.listen.host;
       const joinCommand = `cnn-worker join ${scheme}://${shown}:${port}${o.listen.token ? ` --token ${o.listen.token}` : ''}`;
-      o.log.info({ port, joinCommand }, 'coordinator listening');
-      o.onListening?.({ port, joinCommand });
+      const dashboardUrl = `${o.listen.tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
+      o.log.info({ port, joinCommand, dashboardUrl }, 'coordinator listening');
+      o.onListening?.({ port, joinCommand, dashboardUrl });
     }
   }
 
@@ -247,6 +272,9 @@ export class CoordinatorRun {
         validationData: [this.data.test.x, this.data.test.y],
         strategy,
         callbacks: [bookkeeping, ...(o.callbacks ? [o.callbacks] : [])],
+      }).catch((e: unknown) => {
+        if (e instanceof CnnError && e.code === 'CNN_ERR_DIVERGED') this.#failed = e.message;
+        throw e;
       });
     }
     this.status.state = this.#interrupted ? 'interrupted' : 'finished';
@@ -256,7 +284,22 @@ export class CoordinatorRun {
     return { model: this.model, runDir: folder.dir, interrupted: this.#interrupted, lastLogs };
   }
 
+  /**
+   * Writes a checkpoint. One that cannot be written (disk full, an I/O error) leaves the previous ones
+   * whole (temp file, fsync, rename); training goes on with a warning rather than losing the progress
+   * since, and the next interval tries again.
+   */
   async #saveCheckpoint(step: number, stepsPerEpoch: number): Promise<void> {
+    try {
+      await this.#writeCheckpoint(step, stepsPerEpoch);
+      this.#checkpointed = step;
+    } catch (e) {
+      const newest = this.#checkpointed === null ? 'none written by this run yet' : `step ${this.#checkpointed}`;
+      this.#o.log.warn({ step, dir: this.#o.checkpointDir, err: (e as Error).message }, `checkpoint of step ${step} not written; the newest is ${newest}: training goes on`);
+    }
+  }
+
+  async #writeCheckpoint(step: number, stepsPerEpoch: number): Promise<void> {
     const file = await writeCheckpoint(this.#o.checkpointDir!, {
       modelFingerprint: this.spec.modelFingerprint,
       iterations: step,
@@ -281,7 +324,12 @@ export class CoordinatorRun {
 
   /** Releases hosts (they exit when `finished`), the pool and the port. */
   async close(finished: boolean): Promise<void> {
-    if (this.#server) await this.#server.close(finished, finished ? 'the run finished' : 'the coordinator stopped');
+    const reason = finished ? 'the run finished' : this.#failed ?? 'the coordinator stopped';
+    // Open dashboards hold their connections; the server's close waits for every connection.
+    this.#dashboard?.close(reason);
+    // A failed run is over too: its hosts exit rather than wait for a coordinator that will not return.
+    // It lingers a moment, since those its failure just dropped are reconnecting (backoff 0.25-1 s).
+    if (this.#server) await this.#server.close(finished || this.#failed !== null, reason, this.#failed !== null ? FAILED_RUN_LINGER_MS : undefined);
     await this.#pool?.close();
   }
 }

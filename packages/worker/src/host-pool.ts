@@ -191,9 +191,13 @@ export class HostPool {
     return (await this.#step(request, pieces, Phase2.none)).blocks;
   }
 
-  /** Sums the pieces of a step and combines each piece's blocks into it (for sending to a coordinator). */
+  /**
+   * Sums the pieces of a step and combines each piece's blocks into it (for sending to a coordinator).
+   * The sums must be used (sent) before the next call: a host that reconnects mid-step may be dealt the
+   * same step's shards again, so its result buffers are reused within the step.
+   */
   async computePieces(request: StepRequest, pieces: readonly Span[]): Promise<BlockSum[]> {
-    const { blocks } = await this.#step(request, pieces, Phase2.combinePieces);
+    const { blocks } = await this.#step(request, pieces, Phase2.combinePieces, true);
     return pieces.map((p) => {
       const inside = blocks.filter((b) => b.start >= p.start && b.start < p.start + p.len);
       const first = inside.reduce((a, b) => (a.start < b.start ? a : b));
@@ -219,11 +223,11 @@ export class HostPool {
     });
   }
 
-  async #step(request: StepRequest, pieces: readonly Span[], phase2: number): Promise<{ blocks: BlockSum[] }> {
+  async #step(request: StepRequest, pieces: readonly Span[], phase2: number, reuse = false): Promise<{ blocks: BlockSum[] }> {
     if (phase2 === Phase2.update && !this.#setup.optimizer) throw new Error('a training step needs a pool started with an optimizer');
     const shards = shardCount(request.batchSize, this.#setup.microBatch);
     const planned = planBlocks(pieces, shards, this.threads);
-    const first = this.#takeResults(request.step, planned.length);
+    const first = this.#takeResults(request.step, planned.length, reuse);
     const blocks = planned.map((b, i) => ({ ...b, result: first + i }));
     const channel = await this.#command({ step: request.step, what: 'computing gradients' }, {
       compute: true, phase2, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
@@ -284,9 +288,9 @@ export class HostPool {
     await serving.done;
   }
 
-  /** The first result buffer of `count` that no other order of this step holds. */
-  #takeResults(step: number, count: number): number {
-    if (step !== this.#cursorStep) {
+  /** The first result buffer of `count` that no other order of this step holds (with `reuse`: no order still held). */
+  #takeResults(step: number, count: number, reuse: boolean): number {
+    if (step !== this.#cursorStep || (reuse && this.#cursor + count > this.#setup.results.length)) {
       this.#cursorStep = step;
       this.#cursor = 0;
     }

@@ -66,9 +66,19 @@ function fail(kind: string, what: string): never {
   throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', `bad ${kind} message: ${what}`);
 }
 
+/**
+ * A value as an error message shows it. Never throws: String() and JSON.stringify do on what structured
+ * clone carries (null-prototype objects, BigInt, cycles), which would escape as a TypeError.
+ */
+function show(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  return Array.isArray(v) ? `an array of ${v.length}` : `a ${typeof v}`;
+}
+
 function int(kind: string, o: Record<string, unknown>, key: string, min: number): number {
   const v = o[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) fail(kind, `${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) fail(kind, `${key} must be an integer >= ${min}, got ${show(v)}`);
   return v;
 }
 
@@ -77,23 +87,33 @@ function object(kind: string, v: unknown): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** A shared tensor's storage and row count (the only parts a task's bounds depend on). */
+function tensor(kind: string, name: string, v: unknown): SharedTensor {
+  const t = object(kind, v);
+  if (!(t.storage instanceof Uint8Array || t.storage instanceof Float32Array || t.storage instanceof Int32Array)) fail(kind, `${name}.storage must be a typed array`);
+  const shape = t.shape;
+  const sizes = Array.isArray(shape) && shape.length > 0 && Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0);
+  if (!sizes) fail(kind, `${name}.shape must be a list of sizes`);
+  return t as unknown as SharedTensor;
+}
+
 export function decodeInferenceTask(v: unknown): InferenceTask {
   const o = object('inference', v);
-  const x = object('inference', o.x) as unknown as SharedTensor;
+  const x = tensor('inference', 'x', o.x);
   const count = int('inference', o, 'count', 0);
   const start = int('inference', o, 'start', 0);
-  if (!(x.storage instanceof Uint8Array || x.storage instanceof Float32Array || x.storage instanceof Int32Array)) fail('inference', 'x.storage must be a typed array');
   if (start + count > x.shape[0]) fail('inference', `rows [${start}, +${count}) beyond the ${x.shape[0]} samples`);
+  const y = o.y === undefined || o.y === null ? null : tensor('inference', 'y', o.y);
   const out = o.out;
   if (out !== null && !(out instanceof Float32Array)) fail('inference', 'out must be a Float32Array or null');
-  return { x, y: (o.y ?? null) as SharedTensor | null, start, count, out: out as Float32Array | null };
+  return { x, y, start, count, out: out as Float32Array | null };
 }
 
 /** An evaluation task's answer: summed loss and counts of its rows. */
 export function decodeStats(v: unknown): BlockResult {
   const o = object('stats', v);
   const lossSum = o.lossSum;
-  if (typeof lossSum !== 'number') fail('stats', `lossSum must be a number, got ${String(lossSum)}`);
+  if (typeof lossSum !== 'number') fail('stats', `lossSum must be a number, got ${show(lossSum)}`);
   return { lossSum, correct: int('stats', o, 'correct', 0), count: int('stats', o, 'count', 0) };
 }
 

@@ -1,9 +1,11 @@
 import {
-  type ShardStats, SingleThreadStrategy, type StepRequest, type Strategy, type Tensor, type TrainingSetup,
+  CnnError, type ShardStats, SingleThreadStrategy, type StepRequest, type Strategy, type Tensor, type TrainingSetup,
   applyUpdate, combineBlocks, shardCount,
 } from '@cnn/core';
 import type { Logger } from 'pino';
-import type { HostLink, WorkOrder, WorkResult } from './host-link.js';
+import { type DeadlineOptions, Deadlines } from './deadlines.js';
+import { type HostLink, HostLost, type WorkOrder, type WorkResult } from './host-link.js';
+import { LocalHostLink } from './local-host.js';
 import type { Membership } from './membership.js';
 import { redistribute, splitShards } from './split.js';
 import type { Span } from '../protocol/messages.js';
@@ -28,13 +30,34 @@ export interface ClusterStrategyOptions {
   /** The coordinator's own pool, if it computes too: it evaluates; else the main thread does. */
   readonly evaluator: Evaluator | null;
   readonly onStep?: (timing: StepTiming) => void;
+  /** Straggler deadlines (DEADLINE_DEFAULTS where not given). */
+  readonly deadlines?: Partial<DeadlineOptions>;
+}
+
+interface Collected {
+  readonly host: HostLink;
+  readonly result: WorkResult;
+  readonly shards: number;
+}
+
+/** One step being gathered: what came back, what still needs a host, and why the step must fail. */
+interface Gathering {
+  readonly request: StepRequest;
+  readonly shards: number;
+  readonly collected: Collected[];
+  pending: Span[];
+  readonly inflight: Set<Promise<void>>;
+  /** Pieces refused as non-finite in this step, and from whom: two hosts agreeing means divergence. */
+  readonly nonFinite: { host: HostLink; piece: Span }[];
+  failed: Error | null;
 }
 
 /**
  * Training across hosts: each step's tree is cut into contiguous ranges of shards, one per live host
  * in proportion to its threads; hosts return the pieces' sums; the coordinator combines them in the
- * canonical tree and applies the update. A host lost mid-step has its pieces dealt to the others
- * within the same step, so no sample is lost or counted twice, and the bits never change.
+ * canonical tree and applies the update. A host lost mid-step, or one that misses its deadline, has
+ * its pieces dealt to the others within the same step, so no sample is lost or counted twice, and the
+ * bits never change.
  */
 export class ClusterStrategy implements Strategy {
   readonly name = 'cluster';
@@ -43,9 +66,17 @@ export class ClusterStrategy implements Strategy {
   #evaluator: Evaluator | undefined;
   #fallback: SingleThreadStrategy | undefined;
   #shuffle = true;
+  readonly #deadlines: Deadlines;
+  /** Hosts with orders past their deadline still unanswered (how many): they get no new order meanwhile. */
+  readonly #overdue = new Map<HostLink, number>();
+  /** Shards ordered from each host and not yet answered: a host serves orders in turn, so a new one waits for these. */
+  readonly #queued = new Map<HostLink, number>();
+  /** Wakes the step being gathered: an order settled or missed its deadline. */
+  #wake: (() => void) | null = null;
 
   constructor(options: ClusterStrategyOptions) {
     this.#o = options;
+    this.#deadlines = new Deadlines(options.deadlines);
   }
 
   async prepare(setup: TrainingSetup): Promise<void> {
@@ -90,46 +121,98 @@ export class ClusterStrategy implements Strategy {
     return { lossSum: stats.lossSum, correct: stats.correct, count: stats.count };
   }
 
-  /** Sends the step's pieces out and collects them, reassigning those of hosts lost on the way. */
-  async #gather(request: StepRequest, shards: number): Promise<{ host: HostLink; result: WorkResult; shards: number }[]> {
-    const setup = this.#requireSetup();
+  /**
+   * Sends the step's pieces out and collects them. The pieces of a host that is lost, or that misses
+   * its deadline while another host is free, are dealt to the live hosts; a late answer is ignored, so
+   * every piece's sum is taken once, from one order.
+   */
+  async #gather(request: StepRequest, shards: number): Promise<Collected[]> {
     const { membership, log } = this.#o;
-    const collected: { host: HostLink; result: WorkResult; shards: number }[] = [];
-    let pending: Span[] = [{ start: 0, len: shards }];
+    const g: Gathering = { request, shards, collected: [], pending: [{ start: 0, len: shards }], inflight: new Set(), nonFinite: [], failed: null };
     let first = true;
-    const inflight = new Set<Promise<void>>();
-    while (pending.length > 0 || inflight.size > 0) {
-      if (pending.length > 0) {
-        const hosts = membership.live();
-        if (hosts.length === 0) {
+    this.#deadlines.retain(new Set(membership.live().map((h) => h.id)));
+    while ((g.pending.length > 0 || g.inflight.size > 0) && !g.failed) {
+      const event = new Promise<void>((resolve) => (this.#wake = resolve));
+      if (g.pending.length > 0) {
+        const live = membership.live();
+        const hosts = live.filter((h) => !this.#overdue.has(h));
+        if (hosts.length > 0) {
+          const weights = hosts.map((h) => h.threads);
+          const shares = first ? splitShards(shards, weights) : redistribute(g.pending, shards, weights);
+          first = false;
+          g.pending = [];
+          shares.forEach((pieces, i) => {
+            if (pieces.length > 0) this.#dispatch(g, hosts[i], pieces);
+          });
+        } else if (live.length === 0 && g.inflight.size === 0) {
           log.warn({ step: request.step + 1 }, 'no live host: waiting for one to join');
           await membership.waitFor(1);
           continue;
+        } else if (g.inflight.size === 0) {
+          // Every live host is overdue: one of them answers (or is dropped), or another joins.
+          await Promise.race([event, membership.next()]);
+          continue;
         }
-        const weights = hosts.map((h) => h.threads);
-        const shares = first ? splitShards(shards, weights) : redistribute(pending, shards, weights);
-        first = false;
-        pending = [];
-        shares.forEach((pieces, i) => {
-          if (pieces.length === 0) return;
-          const host = hosts[i];
-          const order: WorkOrder = { request, shuffle: this.#shuffle, pieces, params: setup.params };
-          const real = pieces.reduce((a, p) => a + Math.min(p.len, shards - p.start), 0);
-          const task: Promise<void> = host.compute(order).then(
-            (result) => {
-              collected.push({ host, result, shards: real });
-            },
-            (error: unknown) => {
-              log.warn({ host: host.id, step: request.step + 1, pieces: pieces.length, err: (error as Error).message }, 'host lost mid-step: reassigning its pieces');
-              pending.push(...pieces);
-            },
-          ).finally(() => inflight.delete(task));
-          inflight.add(task);
-        });
       }
-      if (inflight.size > 0) await Promise.race(inflight);
+      await event;
     }
-    return collected;
+    if (g.failed) throw g.failed;
+    return g.collected;
+  }
+
+  /** Sends one order; its sums land in `g.collected`, or its pieces go back to `g.pending`. */
+  #dispatch(g: Gathering, host: HostLink, pieces: Span[]): void {
+    const { membership, log } = this.#o;
+    const { request, shards } = g;
+    const order: WorkOrder = { request, shuffle: this.#shuffle, pieces, params: this.#requireSetup().params };
+    const real = pieces.reduce((a, p) => a + Math.min(p.len, shards - p.start), 0);
+    let abandoned = false;
+    let timer: NodeJS.Timeout | undefined;
+    const ahead = this.#queued.get(host) ?? 0;
+    this.#queued.set(host, ahead + real);
+    const task: Promise<void> = host.compute(order).then(
+      (result) => {
+        if (abandoned) {
+          log.info({ host: host.id, step: request.step + 1 }, 'late answer from a straggler ignored');
+          return;
+        }
+        if (result.pool) g.failed ??= nonFiniteFromPool(result, request, shards);
+        else this.#deadlines.record(host.id, result.roundTripMs, real);
+        g.collected.push({ host, result, shards: real });
+      },
+      (error: unknown) => {
+        if (abandoned) return;
+        g.failed ??= divergence(g, host, error);
+        log.warn({ host: host.id, step: request.step + 1, pieces: pieces.length, err: (error as Error).message }, 'host lost mid-step: reassigning its pieces');
+        g.pending.push(...pieces);
+      },
+    ).finally(() => {
+      clearTimeout(timer);
+      const left = (this.#queued.get(host) ?? real) - real;
+      if (left > 0) this.#queued.set(host, left);
+      else this.#queued.delete(host);
+      g.inflight.delete(task);
+      if (abandoned) {
+        const left = (this.#overdue.get(host) ?? 1) - 1;
+        if (left > 0) this.#overdue.set(host, left);
+        else this.#overdue.delete(host);
+      }
+      this.#wake?.();
+    });
+    g.inflight.add(task);
+    // The coordinator's own pool gets no deadline: it shares this process, and its sums sit in its buffers.
+    const ms = host instanceof LocalHostLink ? null : this.#deadlines.deadline(host.id, ahead + real);
+    if (ms === null) return;
+    timer = setTimeout(() => {
+      // Waiting for the only free host beats handing it its own pieces again.
+      if (!membership.live().some((h) => h !== host && !this.#overdue.has(h))) return;
+      abandoned = true;
+      g.inflight.delete(task);
+      this.#overdue.set(host, (this.#overdue.get(host) ?? 0) + 1);
+      log.warn({ host: host.id, step: request.step + 1, deadlineMs: Math.round(ms), pieces: pieces.length }, 'host missed its deadline: dealing its pieces to the others');
+      g.pending.push(...pieces);
+      this.#wake?.();
+    }, ms);
   }
 
   evaluate(x: Tensor, y: Tensor): Promise<ShardStats> {
@@ -152,4 +235,32 @@ export class ClusterStrategy implements Strategy {
     if (!this.#setup) throw new Error('strategy used before prepare()');
     return this.#setup;
   }
+}
+
+const shardsText = (p: Span, shards: number) => `[${p.start}, ${Math.min(p.start + p.len, shards)})`;
+
+const DIVERGED_ADVICE = 'the model diverged; lower the learning rate (--learning-rate)';
+
+/**
+ * A diverging model makes every host send non-finite sums, and each host would be dropped in turn,
+ * stalling the run. The same shards refused as non-finite from two different hosts (connections)
+ * mean the arithmetic itself overflowed, not a host: the run stops.
+ */
+function divergence(g: Gathering, host: HostLink, error: unknown): CnnError | null {
+  if (!(error instanceof HostLost) || error.code !== 'CNN_PROTO_NOT_FINITE' || !error.piece) return null;
+  const piece = error.piece;
+  const other = g.nonFinite.find((n) => n.host !== host && n.piece.start < piece.start + piece.len && piece.start < n.piece.start + n.piece.len);
+  g.nonFinite.push({ host, piece });
+  if (!other) return null;
+  return new CnnError('CNN_ERR_DIVERGED', `step ${g.request.step + 1}: shards ${shardsText(piece, g.shards)} gave a non-finite gradient or loss on ${other.host.id} (${other.host.name}) and again on ${host.id} (${host.name}): ${DIVERGED_ADVICE}`);
+}
+
+/** The coordinator's own threads compute from the true parameters: a non-finite sum there is divergence. */
+function nonFiniteFromPool(result: WorkResult, request: StepRequest, shards: number): CnnError | null {
+  for (const b of result.blocks) {
+    let finite = Number.isFinite(b.lossSum);
+    for (let i = 0; finite && i < b.grad.length; i++) finite = b.grad[i] - b.grad[i] === 0;
+    if (!finite) return new CnnError('CNN_ERR_DIVERGED', `step ${request.step + 1}: shards ${shardsText(b, shards)} gave a non-finite gradient or loss on this machine's threads: ${DIVERGED_ADVICE}`);
+  }
+  return null;
 }

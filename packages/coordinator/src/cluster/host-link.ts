@@ -21,6 +21,23 @@ export interface WorkResult {
   readonly pool: HostPool | null;
 }
 
+/**
+ * Why an order failed: its host was lost. `code` and `piece` are set on the order whose answer was
+ * refused (the oldest outstanding one, since a host answers in order), when one of its pieces was at
+ * fault: the coordinator tells a diverging model (the same piece non-finite from two hosts) by them.
+ */
+export class HostLost extends Error {
+  readonly code: string | undefined;
+  readonly piece: Span | undefined;
+
+  constructor(message: string, code?: string, piece?: Span) {
+    super(message);
+    this.name = 'HostLost';
+    this.code = code;
+    this.piece = piece;
+  }
+}
+
 /** A host as the coordinator sees it: in this process or at the end of a WebSocket. */
 export interface HostLink {
   readonly id: string;

@@ -28,6 +28,7 @@ export class Membership {
   readonly #hosts = new Map<string, HostLink>();
   readonly #stats = new Map<string, HostStats>();
   readonly #waiters: (() => void)[] = [];
+  #next: Promise<void> | null = null;
   readonly events: MembershipEvent[] = [];
 
   add(host: HostLink): void {
@@ -74,5 +75,16 @@ export class Membership {
   /** Wakes waiters (a host's liveness changed without an add). */
   changed(): void {
     for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** Resolves at the next join (or change); one promise however many wait for it. */
+  next(): Promise<void> {
+    this.#next ??= new Promise<void>((resolve) => {
+      this.#waiters.push(() => {
+        this.#next = null;
+        resolve();
+      });
+    });
+    return this.#next;
   }
 }

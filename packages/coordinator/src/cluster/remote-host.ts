@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import { encode } from '../protocol/codec.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { PROTOCOL_VERSION, type Result } from '../protocol/messages.js';
-import type { HostLink, WorkOrder, WorkResult } from './host-link.js';
+import { type HostLink, HostLost, type WorkOrder, type WorkResult } from './host-link.js';
 
 interface Outstanding {
   readonly order: WorkOrder;
@@ -37,7 +37,7 @@ export class RemoteHostLink implements HostLink {
   }
 
   compute(order: WorkOrder): Promise<WorkResult> {
-    if (!this.#alive) return Promise.reject(new Error(`host ${this.id} is gone`));
+    if (!this.#alive) return Promise.reject(new HostLost(`host ${this.id} is gone`));
     const work = nextWorkId++;
     const frame = encode({
       type: 'work', version: PROTOCOL_VERSION, work, step: order.request.step, epoch: order.request.epoch,
@@ -67,11 +67,19 @@ export class RemoteHostLink implements HostLink {
     pending.resolve({ blocks, computeMs: message.computeMs, roundTripMs: performance.now() - pending.sentAt, pool: null });
   }
 
-  /** The connection is gone or misbehaved: outstanding orders fail, so their pieces are reassigned. */
-  lost(why: string): void {
+  /**
+   * The connection is gone or misbehaved: outstanding orders fail, so their pieces are reassigned. A
+   * refused result (`fault`) answered the oldest order, since a host answers in order.
+   */
+  lost(why: string, fault?: { code: string; piece: number | undefined }): void {
     if (!this.#alive) return;
     this.#alive = false;
-    for (const o of this.#outstanding.values()) o.reject(new Error(`host ${this.id} lost: ${why}`));
+    let oldest = true;
+    for (const o of this.#outstanding.values()) {
+      const piece = oldest && fault?.piece !== undefined ? o.order.pieces[fault.piece] : undefined;
+      o.reject(new HostLost(`host ${this.id} lost: ${why}`, oldest ? fault?.code : undefined, piece));
+      oldest = false;
+    }
     this.#outstanding.clear();
   }
 

@@ -68,6 +68,11 @@ export class HostClient {
   #datasets = new Map<string, Dataset>();
   #stopping = false;
   #socket: WebSocket | null = null;
+  /**
+   * Orders are served one at a time, in arrival order, across connections too: an order of a
+   * connection that just dropped may still be computing when the next connection's first one comes.
+   */
+  #queue: Promise<void> = Promise.resolve();
 
   constructor(options: HostOptions) {
     this.#o = options;
@@ -141,10 +146,8 @@ export class HostClient {
       socket.on('ping', () => {
         lastPing = Date.now();
       });
-      let queue = Promise.resolve();
       socket.on('message', (data: Buffer, isBinary) => {
-        // Orders are served one at a time, in arrival order.
-        queue = queue.then(async () => {
+        this.#queue = this.#queue.then(async () => {
           if (settled) return;
           try {
             if (!isBinary) throw new ProtocolError('CNN_PROTO_MALFORMED', 'text frame from the coordinator');
@@ -161,6 +164,11 @@ export class HostClient {
             }
             if (outcome) finish(outcome.kind, outcome.reason);
           } catch (e) {
+            // The connection went away meanwhile (a result that could not be sent): the next one starts afresh.
+            if (settled || socket.readyState !== WebSocket.OPEN) {
+              finish('unreachable', e instanceof Error ? e.message : String(e));
+              return;
+            }
             if (e instanceof ProtocolError) {
               log.error({ code: e.code }, e.message);
               socket.close(e.closeCode, e.code);

@@ -153,6 +153,26 @@ function requireAllFinite(a: Float32Array, what: string): void {
   }
 }
 
+/** One piece of a result; a failure names the piece's index (the coordinator tells divergence by it). */
+function piece(raw: unknown, i: number, paramCount: number): WirePiece {
+  const what = `result.pieces[${i}]`;
+  try {
+    const s = span(raw, what);
+    const p = raw as Record<string, unknown>;
+    const grad = floats(p, 'grad', paramCount, `${what}.grad`);
+    requireAllFinite(grad, `${what}.grad`);
+    return {
+      ...s,
+      lossSum: finite(p, 'lossSum', `${what}.lossSum`),
+      correct: int(p, 'correct', 0, Number.MAX_SAFE_INTEGER, `${what}.correct`),
+      count: int(p, 'count', 1, Number.MAX_SAFE_INTEGER, `${what}.count`),
+      grad,
+    };
+  } catch (e) {
+    throw e instanceof ProtocolError ? new ProtocolError(e.code, e.message, i) : e;
+  }
+}
+
 /** Decodes and validates a frame a host sent; sizes are checked against the run before any buffer is read. */
 export function decodeHostMessage(frame: Uint8Array, limits: DecodeLimits): HostMessage {
   const m = unpack(frame);
@@ -162,20 +182,7 @@ export function decodeHostMessage(frame: Uint8Array, limits: DecodeLimits): Host
     case 'ready':
       return { type: 'ready', version: PROTOCOL_VERSION, modelFingerprint: str(m, 'modelFingerprint', 128), datasetFingerprint: str(m, 'datasetFingerprint', 128) } satisfies Ready;
     case 'result': {
-      const pieces = list(m, 'pieces', limits.maxPieces).map((raw, i): WirePiece => {
-        const what = `result.pieces[${i}]`;
-        const s = span(raw, what);
-        const p = raw as Record<string, unknown>;
-        const grad = floats(p, 'grad', limits.paramCount, `${what}.grad`);
-        requireAllFinite(grad, `${what}.grad`);
-        return {
-          ...s,
-          lossSum: finite(p, 'lossSum', `${what}.lossSum`),
-          correct: int(p, 'correct', 0, Number.MAX_SAFE_INTEGER, `${what}.correct`),
-          count: int(p, 'count', 1, Number.MAX_SAFE_INTEGER, `${what}.count`),
-          grad,
-        };
-      });
+      const pieces = list(m, 'pieces', limits.maxPieces).map((raw, i) => piece(raw, i, limits.paramCount));
       return { type: 'result', version: PROTOCOL_VERSION, work: int(m, 'work', 0), step: int(m, 'step', 0), computeMs: finite(m, 'computeMs'), pieces } satisfies Result;
     }
     case 'failure':

@@ -22,11 +22,14 @@ export type ProtocolErrorCode = keyof typeof PROTOCOL_ERRORS;
 /** A message that failed validation: the connection closes with `code`'s close code. */
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;
+  /** Index of the result piece at fault, when one piece of a result failed (to tell divergence from a bad host). */
+  readonly piece: number | undefined;
 
-  constructor(code: ProtocolErrorCode, message: string) {
+  constructor(code: ProtocolErrorCode, message: string, piece?: number) {
     super(message);
     this.name = 'ProtocolError';
     this.code = code;
+    this.piece = piece;
   }
 
   get closeCode(): number {

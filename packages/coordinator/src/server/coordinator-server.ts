@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { RemoteHostLink } from '../cluster/remote-host.js';
 import type { Membership } from '../cluster/membership.js';
+import type { Dashboard } from '../dashboard/dashboard.js';
 import { type DecodeLimits, decodeHostMessage, encode, maxResultBytes } from '../protocol/codec.js';
 import { PROTOCOL_ERRORS, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
 import { type HostMessage, PROTOCOL_VERSION, type RunSpec } from '../protocol/messages.js';
@@ -22,18 +23,37 @@ export interface ServerOptions {
   readonly log: Logger;
   /** JSON served at GET /status. */
   readonly status: () => unknown;
+  /** Serves GET / (the live dashboard), /events and the page's files when set. */
+  readonly dashboard?: Dashboard | null;
   readonly heartbeatMs: number;
   readonly handshakeTimeoutMs: number;
+  /** Wrong tokens an address may present within `windowMs` before its hellos are refused unchecked. */
+  readonly tokenFailures?: { readonly allowed: number; readonly windowMs: number };
 }
 
 /** A host is declared lost after this many heartbeat intervals without a pong. */
 const MISSED_HEARTBEATS = 3;
+
+/**
+ * Bytes a connection may send before its handshake completes. hello and ready take under 4 KB (the
+ * token is at most 1024 characters); without this bound ws would buffer a frame up to maxPayload
+ * (sized for results, megabytes) from every peer that has not even presented a token.
+ */
+export const HANDSHAKE_MAX_BYTES = 16 * 1024;
+
+/** Wrong tokens an address may present per window; then its hellos are refused without a check until the window ends. */
+export const TOKEN_FAILURES = { allowed: 5, windowMs: 60_000 } as const;
+
+/** Addresses whose token failures are remembered at most; expired ones are forgotten first. */
+const MAX_TRACKED_ADDRESSES = 10_000;
 
 type State = 'hello' | 'welcomed' | 'ready' | 'closed';
 
 interface Connection {
   readonly socket: WebSocket;
   readonly address: string;
+  /** The remote address without port: wrong tokens are counted per address. */
+  readonly ip: string;
   readonly id: string;
   state: State;
   name: string;
@@ -56,8 +76,11 @@ export class CoordinatorServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
+  /** Wrong tokens per remote address (without port) in the current window. */
+  readonly #tokenFailures = new Map<string, { count: number; since: number }>();
   #heartbeat: NodeJS.Timeout | null = null;
   #runOver = false;
+  #overReason = 'the run has ended';
 
   constructor(options: ServerOptions) {
     this.#o = options;
@@ -86,8 +109,9 @@ export class CoordinatorServer {
    * Closes the port. A finished run tells every host so (they exit); otherwise connections are just
    * cut, and hosts keep trying to reconnect (to a coordinator restarted with --resume).
    */
-  async close(finished: boolean, reason: string): Promise<void> {
+  async close(finished: boolean, reason: string, lingerMs = 100): Promise<void> {
     this.#runOver = true;
+    this.#overReason = reason;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     if (finished) {
       for (const c of this.#connections) {
@@ -98,7 +122,8 @@ export class CoordinatorServer {
           this.#reject(c, 'CNN_PROTO_RUN_OVER', reason);
         }
       }
-      await new Promise((r) => setTimeout(r, 100));
+      // Meanwhile hosts that reconnect are told the run is over (#accept) rather than left retrying.
+      await new Promise((r) => setTimeout(r, lingerMs));
     }
     for (const c of this.#connections) c.socket.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
@@ -111,13 +136,14 @@ export class CoordinatorServer {
       res.end(JSON.stringify(this.#o.status()));
       return;
     }
+    if (this.#o.dashboard?.handle(req, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
   }
 
   #accept(socket: WebSocket, req: IncomingMessage): void {
     const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const c: Connection = { socket, address, id: `host-${nextHost++}`, state: 'hello', name: '?', threads: 0, unanswered: 0, link: null, handshakeTimer: null };
+    const c: Connection = { socket, address, ip: req.socket.remoteAddress ?? '?', id: `host-${nextHost++}`, state: 'hello', name: '?', threads: 0, unanswered: 0, link: null, handshakeTimer: null };
     this.#connections.add(c);
     c.handshakeTimer = setTimeout(() => {
       if (c.state !== 'ready') this.#reject(c, 'CNN_PROTO_TIMEOUT', `no completed handshake within ${this.#o.handshakeTimeoutMs} ms`);
@@ -130,7 +156,33 @@ export class CoordinatorServer {
     socket.on('message', (data, isBinary) => this.#onFrame(c, data, isBinary));
     socket.on('close', (code, reason) => this.#onClose(c, code, reason.toString()));
     socket.on('error', (e) => this.#o.log.warn({ host: c.id, address, err: e.message }, 'socket error'));
-    if (this.#runOver) this.#reject(c, 'CNN_PROTO_RUN_OVER', 'the run has ended');
+    this.#limitHandshakeBytes(c, req.socket);
+    if (this.#runOver) this.#reject(c, 'CNN_PROTO_RUN_OVER', this.#overReason);
+  }
+
+  /** Cuts a connection that sends more than HANDSHAKE_MAX_BYTES before its handshake completes. */
+  #limitHandshakeBytes(c: Connection, raw: IncomingMessage['socket']): void {
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      // Ready, or already closing (ws refused a frame over maxPayload by its header: it says so with 1009).
+      if (c.state === 'ready' || c.state === 'closed' || c.socket.readyState !== c.socket.OPEN) {
+        raw.off('data', count);
+        return;
+      }
+      received += chunk.length;
+      if (received <= HANDSHAKE_MAX_BYTES) return;
+      raw.off('data', count);
+      // After ws has parsed the chunk (it reports errors a tick later): a frame over maxPayload gets its 1009.
+      setImmediate(() => {
+        if (c.state === 'ready' || c.state === 'closed' || c.socket.readyState !== c.socket.OPEN) return;
+        const why = `sent ${received} bytes before completing the handshake (at most ${HANDSHAKE_MAX_BYTES})`;
+        this.#o.log.warn({ host: c.id, address: c.address }, `cutting connection: ${why}`);
+        this.#o.membership.record('rejected', c.id, why);
+        this.#drop(c, why);
+        c.socket.terminate();
+      });
+    };
+    raw.on('data', count);
   }
 
   #onFrame(c: Connection, data: RawData, isBinary: boolean): void {
@@ -142,7 +194,7 @@ export class CoordinatorServer {
       message = decodeHostMessage(frame, this.#o.limits);
       this.#handle(c, message);
     } catch (e) {
-      if (e instanceof ProtocolError) this.#reject(c, e.code, e.message);
+      if (e instanceof ProtocolError) this.#reject(c, e.code, e.message, e.piece);
       else throw e;
     }
   }
@@ -154,9 +206,7 @@ export class CoordinatorServer {
     switch (m.type) {
       case 'hello': {
         expect('hello');
-        if (this.#o.token !== null && !tokenMatches(this.#o.token, m.token)) {
-          throw new ProtocolError('CNN_PROTO_BAD_TOKEN', 'the join token is wrong: use the --token printed by cnn-coordinator start');
-        }
+        if (this.#o.token !== null) this.#checkToken(c, m.token);
         c.name = m.name;
         c.threads = m.threads;
         c.state = 'welcomed';
@@ -187,12 +237,49 @@ export class CoordinatorServer {
     }
   }
 
+  /**
+   * Checks a hello's token in constant time. An address that presented `allowed` wrong tokens within
+   * the window is refused without a check until the window ends, so guessing costs a minute per
+   * handful of tries (an honest host sharing that address is refused meanwhile too).
+   */
+  #checkToken(c: Connection, token: string): void {
+    const { allowed, windowMs } = this.#o.tokenFailures ?? TOKEN_FAILURES;
+    const now = Date.now();
+    let failures = this.#tokenFailures.get(c.ip);
+    if (failures && now - failures.since > windowMs) {
+      this.#tokenFailures.delete(c.ip);
+      failures = undefined;
+    }
+    if (failures && failures.count >= allowed) {
+      const wait = Math.ceil((failures.since + windowMs - now) / 1000);
+      throw new ProtocolError('CNN_PROTO_BAD_TOKEN', `too many wrong tokens from ${c.ip}: refused without a check for ${wait} s more`);
+    }
+    if (tokenMatches(this.#o.token!, token)) return;
+    if (!failures) {
+      this.#forgetOldFailures(now, windowMs);
+      failures = { count: 0, since: now };
+      this.#tokenFailures.set(c.ip, failures);
+    }
+    failures.count += 1;
+    throw new ProtocolError('CNN_PROTO_BAD_TOKEN', 'the join token is wrong: use the --token printed by cnn-coordinator start');
+  }
+
+  /** Keeps the failure table bounded: expired windows go first, then the oldest addresses. */
+  #forgetOldFailures(now: number, windowMs: number): void {
+    if (this.#tokenFailures.size < MAX_TRACKED_ADDRESSES) return;
+    for (const [ip, f] of this.#tokenFailures) if (now - f.since > windowMs) this.#tokenFailures.delete(ip);
+    for (const ip of this.#tokenFailures.keys()) {
+      if (this.#tokenFailures.size < MAX_TRACKED_ADDRESSES) break;
+      this.#tokenFailures.delete(ip);
+    }
+  }
+
   /** Sends the reason (so the host can print it), closes with the code's close code, logs it. */
-  #reject(c: Connection, code: ProtocolErrorCode, message: string): void {
+  #reject(c: Connection, code: ProtocolErrorCode, message: string, piece?: number): void {
     if (c.state === 'closed') return;
     this.#o.log.warn({ host: c.id, address: c.address, code }, `closing connection: ${message}`);
     this.#o.membership.record('rejected', c.id, `${code}: ${message}`);
-    this.#drop(c, `${code}: ${message}`);
+    this.#drop(c, `${code}: ${message}`, { code, piece });
     try {
       c.socket.send(encode({ type: 'reject', version: PROTOCOL_VERSION, code, message }));
       c.socket.close(PROTOCOL_ERRORS[code].close, code);
@@ -211,11 +298,11 @@ export class CoordinatorServer {
     }
   }
 
-  #drop(c: Connection, why: string): void {
+  #drop(c: Connection, why: string, fault?: { code: ProtocolErrorCode; piece: number | undefined }): void {
     c.state = 'closed';
     if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
     if (c.link) {
-      c.link.lost(why);
+      c.link.lost(why, fault);
       this.#o.membership.remove(c.id, why);
     }
   }
