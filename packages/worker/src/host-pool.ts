@@ -1,13 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import {
   type BlockSum, CnnError, type HeapArena, type Loss, type Network, type Optimizer, type ShardStats, type StepRequest, type Tensor,
-  bytesFor, heapArena, processHeap, processKernels, shardCount, treeSpan,
+  Workspace, bytesFor, evaluateRows, forwardRows, heapArena, processHeap, processKernels, shardCount, treeSpan,
 } from '@cnn/core';
 import { Piscina } from 'piscina';
 import { type HostSetup, type InferenceTask, decodeStats } from './protocol.js';
 import { type Span, planBlocks, splitRange } from './plan.js';
 import { type SharedTensor, shareTensor } from './shared-tensor.js';
-import { type Command, Phase2, StepChannel, type ThreadTiming } from './step-channel.js';
+import { CommandRunner } from './command-runner.js';
+import { type Command, Phase2, type ReceivedCommand, StepChannel, type ThreadTiming } from './step-channel.js';
+import { type SharedTensor as Shared, tensorOf } from './shared-tensor.js';
 import { THREAD_INFERENCE_CAPACITY, threadRequests } from './thread-workspaces.js';
 
 const THREAD_MODULE = fileURLToPath(new URL('./thread.js', import.meta.url));
@@ -55,6 +57,7 @@ function faultFromEnv(): HostSetup['fault'] {
 }
 
 export interface HostPoolOptions {
+  /** Threads that compute, the calling thread included (it takes part in every command). */
   readonly threads: number;
   readonly modelConfig: unknown;
   readonly network: Network;
@@ -75,16 +78,27 @@ export interface HostPoolOptions {
   readonly timings?: boolean;
 }
 
+/**
+ * Longest the calling thread blocks waiting for the workers within a command before it waits
+ * asynchronously: long enough to cover a block or a range of the usual models (so it wakes in
+ * microseconds), short enough that sockets and a dead worker are noticed soon.
+ */
+const CALLER_BLOCKS_MS = 2;
+
+/** The serving state of a pool without workers: nothing to start, nothing that can die. */
+const NO_WORKERS = { done: Promise.resolve(), died: new Promise<never>(() => {}) };
+
 /** Where a failure happened, for the error that ends the work. */
 type Phase = { step: number | null; what: string };
 
 /**
- * The worker threads of one host over shared memory. Parameters, optimizer state, data set, result
- * buffers and each thread's workspaces are shared once, when the threads start. Training runs
- * through a doorbell (StepChannel): a command names a step's blocks, the threads claim and sum them
- * straight into result buffers, then (same command) combine them over claimed ranges of the
- * parameters — into pieces for another host, or into the step's gradient followed by the update.
- * Evaluation and prediction run as ordinary pool tasks.
+ * The threads of one host over shared memory: the calling thread and threads - 1 workers.
+ * Parameters, optimizer state, data set, result buffers and each worker's workspaces are shared once,
+ * when the workers start. Training runs through a doorbell (StepChannel): a command names a step's
+ * blocks, every thread (the caller too, right after ringing: no thread idles, none wakes to start)
+ * claims and sums them straight into result buffers, then (same command) combines them over claimed
+ * ranges of the parameters — into pieces for another host, or into the step's gradient followed by
+ * the update. Evaluation and prediction run as pool tasks plus the caller's share.
  */
 export class HostPool {
   readonly threads: number;
@@ -92,7 +106,12 @@ export class HostPool {
   readonly params: Float32Array;
   readonly #setup: HostSetup;
   readonly #channel: StepChannel;
+  /** Worker threads (threads - 1; none when threads is 1). */
+  readonly #workers: number;
   #pool: Piscina | undefined;
+  #closed = false;
+  /** The calling thread's part: its workspaces and runner. */
+  readonly #own: { runner: CommandRunner; training: Workspace; inference: Workspace };
   readonly #arenas: HeapArena[];
   /** The threads' serve tasks while training; they end on channel.stop() (or fail). */
   #serving: { done: Promise<unknown>; died: Promise<never> } | null = null;
@@ -109,13 +128,29 @@ export class HostPool {
     this.#arenas = arenas;
     this.#channel = new StepChannel(setup.channel, setup.maxBlocks);
     this.#timings = this.#channel.timingThreads > 0 ? [] : null;
-    this.#pool = new Piscina({
+    this.#workers = options.threads - 1;
+    this.#pool = this.#workers === 0 ? undefined : new Piscina({
       filename: THREAD_MODULE,
-      minThreads: options.threads,
-      maxThreads: options.threads,
+      minThreads: this.#workers,
+      maxThreads: this.#workers,
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData: setup,
     });
+    this.#own = this.#ownPart(options);
+  }
+
+  /** The calling thread's workspaces (from the heap, freed on close) and its runner (last timing row). */
+  #ownPart(o: HostPoolOptions): { runner: CommandRunner; training: Workspace; inference: Workspace } {
+    const s = this.#setup;
+    const requests = threadRequests(o.network, o.microBatch, o.maxShards);
+    const training = Workspace.create(o.network, o.params, { capacity: o.microBatch, training: true, gradSlots: requests.trainingSlots });
+    const inference = Workspace.create(o.network, o.params, { capacity: THREAD_INFERENCE_CAPACITY, training: false, gradSlots: 0 });
+    const runner = new CommandRunner({
+      setup: s, channel: this.#channel, training, kernels: training.kernels, loss: o.loss, optimizer: o.optimizer ?? null,
+      x: s.x && tensorOf(s.x), y: s.y && tensorOf(s.y), ranges: splitRange(o.params.length, o.threads),
+      timer: this.#channel.timer(this.#workers), injectsFaults: false,
+    });
+    return { runner, training, inference };
   }
 
   static start(o: HostPoolOptions): HostPool {
@@ -130,7 +165,8 @@ export class HostPool {
     // pool can free them on close. A step has at most maxShards blocks, so as many result buffers.
     const { training, inference } = threadRequests(o.network, o.microBatch, o.maxShards);
     const regionBytes = bytesFor(training) + bytesFor(inference);
-    const regions = Array.from({ length: o.threads }, () => heapArena(regionBytes));
+    // One region per worker; the calling thread's workspaces are made in the constructor.
+    const regions = Array.from({ length: o.threads - 1 }, () => heapArena(regionBytes));
     const p = o.network.paramCount;
     const resultArena = heapArena(o.maxShards * (p * 4 + 64));
     const results = Array.from({ length: o.maxShards }, (_, i) => resultArena.f32(p, `result${i}`));
@@ -161,7 +197,7 @@ export class HostPool {
   }
 
   get closed(): boolean {
-    return this.#pool === undefined;
+    return this.#closed;
   }
 
   /**
@@ -236,15 +272,23 @@ export class HostPool {
     return { blocks: blocks.map((b, i) => ({ start: b.start, len: b.len, grad: this.#setup.results[b.result], ...channel.stats(i) })) };
   }
 
-  /** Rings a command and waits for it; a thread's failure or death closes the pool and rejects. */
+  /**
+   * Rings a command, takes part in it on this thread, and waits for it; a thread's failure or death
+   * closes the pool and rejects.
+   */
   async #command(phase: Phase, command: Command): Promise<StepChannel> {
+    if (this.#closed) throw this.#closedError();
+    // Whoever called (a cluster dealing out orders) finishes its synchronous work before this thread
+    // starts computing: other hosts' orders go out first.
+    await null;
     const serving = this.#serve();
     const ringAt = this.#timings ? this.#channel.now() : 0;
-    const target = this.#channel.ring(command);
-    const seq = this.#timings ? this.#channel.seq : 0;
+    const { target, received } = this.#channel.ring(command);
+    const seq = received.seq;
     let failure: string | null;
     try {
-      failure = await Promise.race([this.#channel.finished(target), serving.died]);
+      failure = await this.#takePart(received, serving);
+      failure ??= await Promise.race([this.#channel.finished(target, CALLER_BLOCKS_MS), serving.died]);
     } catch (e) {
       failure = e instanceof Error ? e.message : String(e);
     }
@@ -264,12 +308,33 @@ export class HostPool {
     });
   }
 
-  /** Starts the threads' serve loops if they are not running. */
+  /**
+   * This thread's part of a command: blocks, the barrier (awaited, so sockets and timers keep going),
+   * ranges. It leaves the step an injected fault names to the workers, where the fault fires.
+   */
+  async #takePart(c: ReceivedCommand, serving: { died: Promise<never> }): Promise<string | null> {
+    const runner = this.#own.runner;
+    this.#channel.timer(this.#workers)?.wake(c.seq);
+    try {
+      if (this.#setup.fault?.step !== c.step || this.#workers === 0) runner.blocks(c);
+      if (c.phase2 === Phase2.none) return null;
+      if (!(await Promise.race([this.#channel.blocksSummed(c, CALLER_BLOCKS_MS), serving.died]))) return null;
+      runner.ranges(c);
+      return null;
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      this.#channel.fail(message);
+      return message;
+    }
+  }
+
+  /** Starts the workers' serve loops if they are not running (none with one thread: it never dies). */
   #serve(): { done: Promise<unknown>; died: Promise<never> } {
+    if (this.#workers === 0) return NO_WORKERS;
     const pool = this.#requirePool();
     if (!this.#serving) {
       const seen = this.#channel.seq;
-      const tasks = Array.from({ length: this.threads }, () => pool.run({ seen }, { name: 'serve' }));
+      const tasks = Array.from({ length: this.#workers }, () => pool.run({ seen }, { name: 'serve' }));
       const died = new Promise<never>((_, reject) => {
         for (const t of tasks) t.catch(reject);
       });
@@ -326,31 +391,58 @@ export class HostPool {
     return out;
   }
 
-  /** Stops the threads, then gives their regions and the result buffers back to the heap. */
+  /** Stops the workers, then gives their regions, the result buffers and this thread's workspaces back to the heap. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     const pool = this.#pool;
     this.#pool = undefined;
-    if (!pool) return;
     if (this.#serving) this.#channel.stop();
     this.#serving = null;
-    await pool.destroy();
+    await pool?.destroy();
     for (const a of this.#arenas) a.release();
     this.#arenas.length = 0;
+    this.#own.training.release();
+    this.#own.inference.release();
   }
 
+  /**
+   * Rows in tasks of INFERENCE_ROWS_PER_TASK: the workers take their share as pool tasks, this thread
+   * computes the rest meanwhile (the last tasks, one per thread's share), then collects.
+   */
   async #inference(x: SharedTensor, y: SharedTensor | null, out: Float32Array | null): Promise<unknown[]> {
+    if (this.#closed) throw this.#closedError();
     await this.#stopServing();
-    const pool = this.#requirePool();
     const rows = x.shape[0];
     const tasks: InferenceTask[] = [];
     for (let start = 0; start < rows; start += INFERENCE_ROWS_PER_TASK) {
       tasks.push({ x, y, start, count: Math.min(INFERENCE_ROWS_PER_TASK, rows - start), out });
     }
+    const own = Math.ceil(tasks.length / this.threads);
+    const pool = this.#pool;
+    const remote = pool ? tasks.slice(0, tasks.length - own).map((t) => pool.run(t, { name: 'infer' })) : [];
+    remote.forEach((p) => p.catch(() => {}));
     try {
-      return await Promise.all(tasks.map((t) => pool.run(t, { name: 'infer' })));
+      const local = tasks.slice(tasks.length - (pool ? own : tasks.length)).map((t) => this.#inferHere(t));
+      return [...(await Promise.all(remote)), ...local];
     } catch (e) {
       return this.#fail({ step: null, what: out ? 'predicting' : 'evaluating' }, e instanceof Error ? e.message : String(e));
     }
+  }
+
+  /** One inference task on this thread. */
+  #inferHere(t: InferenceTask): unknown {
+    const ws = this.#own.inference;
+    const rows = tensorOf(t.x as Shared);
+    if (t.out) {
+      forwardRows(ws, rows, t.start, t.count, t.out, t.start * this.network.outputSize);
+      return null;
+    }
+    return evaluateRows(ws, rows, tensorOf(t.y as Shared), this.#own.runner.loss, this.#setup.fuseSoftmax, t.start, t.count);
+  }
+
+  #closedError(): CnnError {
+    return new CnnError('CNN_ERR_POOL_CLOSED', 'the worker pool is closed (a thread failed earlier, or the work ended)');
   }
 
   async #fail(phase: Phase, cause: string): Promise<never> {
@@ -360,7 +452,7 @@ export class HostPool {
   }
 
   #requirePool(): Piscina {
-    if (!this.#pool) throw new CnnError('CNN_ERR_POOL_CLOSED', 'the worker pool is closed (a thread failed earlier, or the work ended)');
+    if (!this.#pool) throw this.#closedError();
     return this.#pool;
   }
 }

@@ -183,8 +183,11 @@ export class StepChannel {
 
   // --- main thread ---------------------------------------------------------------------------------
 
-  /** Publishes a command and wakes the threads; returns the FINISHED value that marks it done. */
-  ring(c: Command): number {
+  /**
+   * Publishes a command and wakes the threads; returns the FINISHED value that marks it done, and the
+   * command as the threads receive it (for the main thread to take part too).
+   */
+  ring(c: Command): { target: number; received: ReceivedCommand } {
     if (c.blocks.length > this.maxBlocks || c.pieces.length > this.maxBlocks) throw new Error(`a command of ${c.blocks.length} blocks exceeds the channel's ${this.maxBlocks}`);
     const ctl = this.#ctl;
     const seq = Atomics.load(ctl, SEQ) + 1;
@@ -217,7 +220,32 @@ export class StepChannel {
     const target = Atomics.load(ctl, FINISHED) + 1;
     Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
-    return target;
+    return { target, received: { ...c, seq, kind: Kind.run } };
+  }
+
+  /**
+   * The main thread's barrier between the phases: resolves true when every block is summed, false
+   * when the command failed. It blocks for at most `blockMs` (a wake-up from Atomics.wait is far
+   * quicker than from the event loop, and the other threads are usually a block away), then awaits
+   * (Atomics.waitAsync) so the event loop runs and a dead worker can be noticed.
+   */
+  async blocksSummed(c: ReceivedCommand, blockMs: number): Promise<boolean> {
+    const ctl = this.#ctl;
+    if (!c.compute) return true;
+    const until = performance.now() + blockMs;
+    for (let left = blockMs; left > 0; left = until - performance.now()) {
+      if (Atomics.load(ctl, FAILED) !== 0) return false;
+      const done = Atomics.load(ctl, BLOCKS_DONE);
+      if (done >= c.blocks.length) return true;
+      Atomics.wait(ctl, BLOCKS_DONE, done, left);
+    }
+    for (;;) {
+      if (Atomics.load(ctl, FAILED) !== 0) return false;
+      const done = Atomics.load(ctl, BLOCKS_DONE);
+      if (done >= c.blocks.length) return true;
+      const wait = Atomics.waitAsync(ctl, BLOCKS_DONE, done, 50);
+      if (wait.async) await wait.value;
+    }
   }
 
   /** Tells the threads to leave their serve loop. */
@@ -229,9 +257,18 @@ export class StepChannel {
     Atomics.notify(this.#ctl, SEQ);
   }
 
-  /** Resolves when FINISHED reaches `target` (null), or a thread failed (its message). */
-  async finished(target: number): Promise<string | null> {
+  /**
+   * Resolves when FINISHED reaches `target` (null), or a thread failed (its message). Like
+   * blocksSummed, it blocks for at most `blockMs` before awaiting.
+   */
+  async finished(target: number, blockMs = 0): Promise<string | null> {
     const ctl = this.#ctl;
+    const until = performance.now() + blockMs;
+    for (let left = blockMs; left > 0; left = until - performance.now()) {
+      const now = Atomics.load(ctl, FINISHED);
+      if (Atomics.load(ctl, FAILED) !== 0 || now >= target) break;
+      Atomics.wait(ctl, FINISHED, now, left);
+    }
     for (;;) {
       const failed = Atomics.load(ctl, FAILED);
       if (failed === 1) return this.#errorMessage();
