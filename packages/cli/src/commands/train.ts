@@ -18,7 +18,7 @@ export interface TrainOptions extends TrainingOptions, OutputOptions {
 /** `cnn train`: the embedded default, a coordinator with this machine as its only host. */
 export function trainCommand(program: Command): void {
   const cmd = addTrainingOptions(program.command('train').description('train a model on this machine'), DEFAULTS.microBatchSize)
-    .addOption(new Option('--threads <n>', 'worker threads').argParser(positiveInt('--threads')).default(availableParallelism(), 'all cores'))
+    .addOption(new Option('--threads <n>', 'threads to compute with').argParser(positiveInt('--threads')).default(availableParallelism(), 'all cores'))
     .addOption(new Option('--checkpoint-dir <dir>', 'write checkpoints here'))
     .addOption(new Option('--checkpoint-every <steps>', 'steps between checkpoints').argParser(positiveInt('--checkpoint-every')).default(0))
     .addOption(new Option('--resume', 'continue from the newest checkpoint in --checkpoint-dir'));
