@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   type BlockSum, CnnError, type HeapArena, type Loss, type Network, type Optimizer, type ShardStats, type StepRequest, type Tensor,
@@ -84,6 +85,13 @@ export interface HostPoolOptions {
  * microseconds), short enough that sockets and a dead worker are noticed soon.
  */
 const CALLER_BLOCKS_MS = 2;
+
+/**
+ * How long a thread polls before it sleeps, when every thread has a core of its own: steps follow
+ * each other within tens of microseconds, and waking a sleeping (halted) core can take longer than
+ * a whole small step. With more threads than cores, nobody polls: it would take a core from work.
+ */
+export const SPIN_MS = 0.2;
 
 /** The serving state of a pool without workers: nothing to start, nothing that can die. */
 const NO_WORKERS = { done: Promise.resolve(), died: new Promise<never>(() => {}) };
@@ -177,6 +185,7 @@ export class HostPool {
       claims: new Int32Array(new SharedArrayBuffer(4)),
       inferenceCapacity: THREAD_INFERENCE_CAPACITY,
       threads: o.threads,
+      spinMs: o.threads <= availableParallelism() ? SPIN_MS : 0,
       channel: StepChannel.create(o.maxShards, o.timings ? o.threads : 0).buffer,
       maxBlocks: o.maxShards,
       results,
@@ -288,7 +297,7 @@ export class HostPool {
     let failure: string | null;
     try {
       failure = await this.#takePart(received, serving);
-      failure ??= await Promise.race([this.#channel.finished(target, CALLER_BLOCKS_MS), serving.died]);
+      failure ??= await Promise.race([this.#channel.finished(target, CALLER_BLOCKS_MS, this.#setup.spinMs), serving.died]);
     } catch (e) {
       failure = e instanceof Error ? e.message : String(e);
     }
@@ -318,7 +327,7 @@ export class HostPool {
     try {
       if (this.#setup.fault?.step !== c.step || this.#workers === 0) runner.blocks(c);
       if (c.phase2 === Phase2.none) return null;
-      if (!(await Promise.race([this.#channel.blocksSummed(c, CALLER_BLOCKS_MS), serving.died]))) return null;
+      if (!(await Promise.race([this.#channel.blocksSummed(c, CALLER_BLOCKS_MS, this.#setup.spinMs), serving.died]))) return null;
       runner.ranges(c);
       return null;
     } catch (e) {

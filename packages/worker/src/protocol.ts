@@ -22,6 +22,8 @@ export interface HostSetup {
   readonly inferenceCapacity: number;
   /** Threads of the pool (phase-2 parameter ranges are split by it). */
   readonly threads: number;
+  /** How long a thread polls for work before it sleeps (0: never; see SPIN_MS). */
+  readonly spinMs: number;
   /** The training doorbell (StepChannel's buffer) and the most blocks a command holds. */
   readonly channel: SharedArrayBuffer;
   readonly maxBlocks: number;

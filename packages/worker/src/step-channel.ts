@@ -66,6 +66,15 @@ const T_RANGES = 9;
 const TIMING_WORDS = 10;
 
 export const Kind = { run: 1, stop: 2 } as const;
+
+/** Polls `busy` for up to `ms` milliseconds (0: not at all). */
+function spinWhile(busy: () => boolean, ms: number): void {
+  if (ms <= 0) return;
+  const until = performance.now() + ms;
+  while (busy() && performance.now() < until) {
+    // polling: see next()
+  }
+}
 /** What the threads do once every block of the command is summed. */
 export const Phase2 = { none: 0, combinePieces: 1, update: 2 } as const;
 
@@ -229,9 +238,10 @@ export class StepChannel {
    * quicker than from the event loop, and the other threads are usually a block away), then awaits
    * (Atomics.waitAsync) so the event loop runs and a dead worker can be noticed.
    */
-  async blocksSummed(c: ReceivedCommand, blockMs: number): Promise<boolean> {
+  async blocksSummed(c: ReceivedCommand, blockMs: number, spinMs = 0): Promise<boolean> {
     const ctl = this.#ctl;
     if (!c.compute) return true;
+    spinWhile(() => Atomics.load(ctl, BLOCKS_DONE) < c.blocks.length && Atomics.load(ctl, FAILED) === 0, spinMs);
     const until = performance.now() + blockMs;
     for (let left = blockMs; left > 0; left = until - performance.now()) {
       if (Atomics.load(ctl, FAILED) !== 0) return false;
@@ -261,8 +271,9 @@ export class StepChannel {
    * Resolves when FINISHED reaches `target` (null), or a thread failed (its message). Like
    * blocksSummed, it blocks for at most `blockMs` before awaiting.
    */
-  async finished(target: number, blockMs = 0): Promise<string | null> {
+  async finished(target: number, blockMs = 0, spinMs = 0): Promise<string | null> {
     const ctl = this.#ctl;
+    spinWhile(() => Atomics.load(ctl, FINISHED) < target && Atomics.load(ctl, FAILED) === 0, spinMs);
     const until = performance.now() + blockMs;
     for (let left = blockMs; left > 0; left = until - performance.now()) {
       const now = Atomics.load(ctl, FINISHED);
@@ -320,8 +331,13 @@ export class StepChannel {
     return new ThreadTimer(this, this.#rowSeq, this.#rows, row);
   }
 
-  /** Blocks until there is a command newer than `seen`, and returns it. */
-  next(seen: number): ReceivedCommand {
+  /**
+   * Blocks until there is a command newer than `seen`, and returns it. With `spinMs`, it first polls
+   * that long: the next step's command usually comes within tens of microseconds, and a thread that
+   * sleeps (a virtual CPU that halts) can take far longer than that to wake.
+   */
+  next(seen: number, spinMs = 0): ReceivedCommand {
+    spinWhile(() => Atomics.load(this.#ctl, SEQ) === seen, spinMs);
     Atomics.wait(this.#ctl, SEQ, seen);
     const seq = Atomics.load(this.#ctl, SEQ);
     const slot = this.#slots[seq & 1];
@@ -368,10 +384,11 @@ export class StepChannel {
     }
   }
 
-  /** Waits until every block of the command is summed; false if the command failed or was replaced. */
-  awaitBlocks(c: ReceivedCommand): boolean {
+  /** Waits until every block of the command is summed (polling `spinMs` first); false if the command failed or was replaced. */
+  awaitBlocks(c: ReceivedCommand, spinMs = 0): boolean {
     const ctl = this.#ctl;
     if (!c.compute) return true;
+    spinWhile(() => Atomics.load(ctl, BLOCKS_DONE) < c.blocks.length && Atomics.load(ctl, FAILED) === 0, spinMs);
     for (;;) {
       if (Atomics.load(ctl, FAILED) !== 0 || Atomics.load(ctl, SEQ) !== c.seq) return false;
       const done = Atomics.load(ctl, BLOCKS_DONE);

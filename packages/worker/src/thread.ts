@@ -45,13 +45,13 @@ const runner = new CommandRunner({ setup, channel, training, kernels, loss, opti
 export function serve(message: unknown): null {
   let seen = decodeServeTask(message).seen;
   for (;;) {
-    const c = channel.next(seen);
+    const c = channel.next(seen, setup.spinMs);
     seen = c.seq;
     if (c.kind === Kind.stop) return null;
     timer?.wake(c.seq);
     try {
       runner.blocks(c);
-      if (c.phase2 !== Phase2.none && channel.awaitBlocks(c)) runner.ranges(c);
+      if (c.phase2 !== Phase2.none && channel.awaitBlocks(c, setup.spinMs)) runner.ranges(c);
     } catch (e) {
       if (e instanceof ExitRequested) process.exit(3);
       channel.fail(e instanceof Error ? e.message : String(e));
