@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CnnError } from '../errors.js';
 import { type Dataset, datasetFingerprint, datasets, fashionMnist, loadIdxDataset, mnist } from './datasets.js';
+import { caughtAsync as caught } from '../testing/caught.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cnn-datasets-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -52,16 +52,6 @@ function writeDataset(name: string, o: FixtureOptions = {}): string {
     writeFileSync(join(dir, gz ? `${file}.gz` : file), gz ? gzipSync(bytes) : bytes);
   }
   return dir;
-}
-
-async function caught(fn: () => unknown): Promise<CnnError> {
-  try {
-    await fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CnnError);
-    return err as CnnError;
-  }
-  throw new Error('expected a CnnError, nothing was thrown');
 }
 
 describe('loadIdxDataset', () => {

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CnnError } from '../errors.js';
 import { type IdxDType, parseIdx, readIdxFile } from './idx.js';
+import { caught } from '../testing/caught.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cnn-idx-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,17 +37,6 @@ function writeFixture(name: string, bytes: Uint8Array): string {
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return path;
-}
-
-/** Runs fn and returns the CnnError it throws (failing the test if it throws anything else or nothing). */
-function caught(fn: () => unknown): CnnError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CnnError);
-    return err as CnnError;
-  }
-  throw new Error('expected a CnnError, nothing was thrown');
 }
 
 describe('readIdxFile round trip', () => {

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasets, type Dataset } from '../data/datasets.js';
-import { CnnError } from '../errors.js';
 import { layers } from '../layers/index.js';
 import { seed as seedModel } from '../models/builtin.js';
 import type { Tensor } from '../tensor.js';
 import { Sequential } from './sequential.js';
+import { caughtAsync as caught } from '../testing/caught.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cnn-io-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -47,16 +47,6 @@ function seedCompiled(): Sequential {
   const model = seedModel();
   model.compile({ optimizer: { className: 'SGD', config: { learningRate: 0.05, momentum: 0.9, nesterov: true } }, loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'] });
   return model;
-}
-
-async function caught(fn: () => unknown): Promise<CnnError> {
-  try {
-    await fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CnnError);
-    return e as CnnError;
-  }
-  throw new Error('expected an error');
 }
 
 describe('save / load round trip', () => {

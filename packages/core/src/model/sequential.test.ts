@@ -1,7 +1,6 @@
 /* Sequential's API on real MNIST data (small slices, so the file runs in a few seconds). */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { datasets, type Dataset } from '../data/datasets.js';
-import { CnnError } from '../errors.js';
 import { layers } from '../layers/index.js';
 import { seed as seedModel } from '../models/builtin.js';
 import { type Tensor, tensor } from '../tensor.js';
@@ -9,6 +8,7 @@ import type { Logs } from '../train/callbacks.js';
 import { singleThread } from '../train/single-thread.js';
 import { epochPermutation } from '../random/permutation.js';
 import { Sequential } from './sequential.js';
+import { caughtAsync as caught } from '../testing/caught.js';
 
 let mnist: Dataset;
 let x256: Tensor;
@@ -27,16 +27,6 @@ function compiled(seed = 1): Sequential {
 }
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
-
-async function caught(fn: () => unknown): Promise<CnnError> {
-  try {
-    await fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CnnError);
-    return e as CnnError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('determinism', () => {
   it('the same seed gives bitwise-identical weights, another seed other weights', async () => {

@@ -2,7 +2,6 @@
  * The canonical reduction tree: whoever sums which aligned blocks, the step's gradient has the same bits.
  */
 import { describe, expect, it } from 'vitest';
-import { CnnError } from '../errors.js';
 import { layers } from '../layers/index.js';
 import { resolveLoss } from '../losses/index.js';
 import { Sequential } from '../model/sequential.js';
@@ -11,6 +10,7 @@ import { tensor } from '../tensor.js';
 import { gradientOfShard, type StepJob } from './gradient.js';
 import { alignedPieces, type BlockSum, combineBlocks, combineSubtree, isAlignedBlock, shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
 import { mulberry32 } from '../testing/mulberry.js';
+import { caught } from '../testing/caught.js';
 
 const rng = mulberry32;
 
@@ -62,16 +62,6 @@ function randomTiling(shards: number, r: () => number): { start: number; len: nu
 }
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-
-function caught(fn: () => unknown): CnnError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CnnError);
-    return e as CnnError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('sumBlock', () => {
   for (const batchSize of [25, 2, 64, 10]) {
