@@ -16,6 +16,8 @@ export class Tensor {
   /** The values as stored; for uint8 storage the logical value is storage[i] * scale. */
   readonly storage: TensorStorage;
   readonly scale: number;
+  /** Values per entry of the first axis (one sample of a batch); read per sample while training. */
+  readonly rowSize: number;
   #floats: Float32Array | null = null;
 
   constructor(storage: TensorStorage, shape: Shape, dtype: DType = storage instanceof Int32Array ? 'int32' : 'float32', scale = 1) {
@@ -26,6 +28,7 @@ export class Tensor {
     this.dtype = dtype;
     this.storage = storage;
     this.scale = scale;
+    this.rowSize = shape.length === 0 ? 1 : sizeOf(shape.slice(1));
   }
 
   get size(): number {
@@ -34,11 +37,6 @@ export class Tensor {
 
   get rank(): number {
     return this.shape.length;
-  }
-
-  /** Values per entry of the first axis (one sample of a batch). */
-  get rowSize(): number {
-    return this.shape.length === 0 ? 1 : sizeOf(this.shape.slice(1));
   }
 
   /** The values as a flat typed array (Float32Array for float32, Int32Array for int32). Do not mutate it. */

@@ -6,11 +6,20 @@
 export const ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax'] as const;
 export type ActivationName = (typeof ACTIVATIONS)[number];
 
+/**
+ * to[0, count) = from[0, count), skipped when both view the same memory (an in-place layer's input
+ * and output are distinct views of one buffer). No subarray: the training loop allocates nothing.
+ */
+function copyUnlessSame(from: Float32Array, to: Float32Array, count: number): void {
+  if (from.buffer === to.buffer && from.byteOffset === to.byteOffset) return;
+  for (let i = 0; i < count; i++) to[i] = from[i];
+}
+
 /** y = f(x) over `count` values laid out as rows of `width` (softmax normalises each row). */
 export function activationForward(kind: ActivationName, count: number, width: number, x: Float32Array, y: Float32Array): void {
   switch (kind) {
     case 'linear':
-      if (x !== y) y.set(x.subarray(0, count));
+      copyUnlessSame(x, y, count);
       return;
     case 'relu':
       for (let i = 0; i < count; i++) {
@@ -34,7 +43,7 @@ export function activationForward(kind: ActivationName, count: number, width: nu
 export function activationBackward(kind: ActivationName, count: number, width: number, y: Float32Array, dy: Float32Array, dx: Float32Array): void {
   switch (kind) {
     case 'linear':
-      if (dx !== dy) dx.set(dy.subarray(0, count));
+      copyUnlessSame(dy, dx, count);
       return;
     case 'relu':
       // relu'(0) = 0 as in TensorFlow

@@ -159,12 +159,12 @@ export class Workspace {
     ctx.seed = seed;
     ctx.step = step;
     ctx.firstSample = firstSample;
-    const last = this.network.layers.length - 1;
-    this.network.layers.forEach((layer, i) => {
+    const layers = this.network.layers;
+    for (let i = 0; i < layers.length; i++) {
       ctx.layerIndex = i;
-      ctx.skipActivation = fuseSoftmax && i === last;
-      layer.forward(this.#io[i], ctx);
-    });
+      ctx.skipActivation = fuseSoftmax && i === layers.length - 1;
+      layers[i].forward(this.#io[i], ctx);
+    }
   }
 
   /**

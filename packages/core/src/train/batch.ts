@@ -25,6 +25,15 @@ export function gatherInputs(x: Tensor, indices: Int32Array | null, start: numbe
   }
 }
 
+/** One Targets object per destination buffer, so gathering a shard's targets allocates nothing. */
+const targetObjects = new WeakMap<Int32Array | Float32Array, Targets>();
+
+function targetsOf(dst: Int32Array | Float32Array, kind: 'sparse' | 'dense'): Targets {
+  let t = targetObjects.get(dst);
+  if (!t) targetObjects.set(dst, (t = kind === 'sparse' ? { sparse: dst as Int32Array } : { dense: dst as Float32Array }));
+  return t;
+}
+
 /** Copies the targets of the same samples into the workspace's target buffer of the loss's kind. */
 export function gatherTargets(
   y: Tensor, sparse: boolean, width: number, indices: Int32Array | null, start: number, n: number,
@@ -33,14 +42,14 @@ export function gatherTargets(
   const src = y.storage;
   if (sparse) {
     for (let s = 0; s < n; s++) sparseDst[s] = src[indices ? indices[start + s] : start + s];
-    return { sparse: sparseDst };
+    return targetsOf(sparseDst, 'sparse');
   }
   const lut = src instanceof Uint8Array ? byteLut(y.scale) : null;
   for (let s = 0; s < n; s++) {
     const from = (indices ? indices[start + s] : start + s) * width;
     for (let j = 0; j < width; j++) denseDst[s * width + j] = lut ? lut[src[from + j] as number] : src[from + j];
   }
-  return { dense: denseDst };
+  return targetsOf(denseDst, 'dense');
 }
 
 /** Checks that x fits the model's input. */

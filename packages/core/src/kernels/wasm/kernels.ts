@@ -80,11 +80,13 @@ export function denseScratchBytes(capacity: number, inDim: number, outDim: numbe
   return conv2dScratchBytes(denseGeometry(capacity, inDim), outDim);
 }
 
-function geometryArgs(g: WindowGeometry): [number, number, number, number, number, number, number, number, number, number, number] {
-  return [g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft];
-}
-
 type View = Float32Array | Int32Array | Uint8Array;
+
+const isCount = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+
+function badSizes(op: string, values: readonly number[]): CnnError {
+  return new CnnError('CNN_ERR_BAD_SHAPE', `${op}: sizes must be non-negative integers, got ${values.join(', ')}`);
+}
 
 interface AdamLike {
   readonly className: string;
@@ -102,6 +104,8 @@ export class WasmKernels {
   /** The raw module exports (pointers are byte offsets); for tests and benchmarks. */
   readonly raw: KernelExports;
   #ownScratch: Float32Array | null = null;
+  /** Dense geometries by input width, then row count: made once, so a dense call allocates nothing. */
+  readonly #denseGeometries = new Map<number, Map<number, WindowGeometry>>();
 
   constructor(heap: KernelHeap, module: WasmModule) {
     this.heap = heap;
@@ -121,7 +125,7 @@ export class WasmKernels {
     this.raw.conv2dForward(
       this.#ptr(op, 'x', x, n * g.inH * g.inW * g.inC), this.#ptr(op, 'w', w, K * outC), bias ? this.#ptr(op, 'bias', bias, outC) : 0,
       this.#ptr(op, 'y', y, n * g.outH * g.outW * outC), this.#scratch(op, scratch, conv2dForwardScratchBytes(g, outC)), n,
-      ...geometryArgs(g), outC, this.#relu(op, activation),
+      g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft, outC, this.#relu(op, activation),
     );
   }
 
@@ -131,7 +135,7 @@ export class WasmKernels {
     this.#shape(op, g, outC, n);
     this.raw.conv2dBackwardInput(
       this.#ptr(op, 'dy', dy, n * g.outH * g.outW * outC), this.#ptr(op, 'w', w, g.kH * g.kW * g.inC * outC), this.#ptr(op, 'dx', dx, n * g.inH * g.inW * g.inC),
-      this.#scratch(op, scratch, conv2dBackwardInputScratchBytes(g, outC)), n, ...geometryArgs(g), outC,
+      this.#scratch(op, scratch, conv2dBackwardInputScratchBytes(g, outC)), n, g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft, outC,
     );
   }
 
@@ -144,7 +148,7 @@ export class WasmKernels {
     this.#shape(op, g, outC, n);
     this.raw.conv2dBackwardFilter(
       this.#ptr(op, 'x', x, n * g.inH * g.inW * g.inC), this.#ptr(op, 'dy', dy, n * g.outH * g.outW * outC), this.#ptr(op, 'dw', dw, g.kH * g.kW * g.inC * outC),
-      dbias ? this.#ptr(op, 'dbias', dbias, outC) : 0, this.#scratch(op, scratch, conv2dBackwardFilterScratchBytes(g, outC)), n, ...geometryArgs(g), outC,
+      dbias ? this.#ptr(op, 'dbias', dbias, outC) : 0, this.#scratch(op, scratch, conv2dBackwardFilterScratchBytes(g, outC)), n, g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft, outC,
     );
   }
 
@@ -155,12 +159,12 @@ export class WasmKernels {
     n: number, inDim: number, outDim: number,
     x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, scratch?: Float32Array | null, activation: 'linear' | 'relu' = 'linear',
   ): void {
-    this.conv2dForward(denseGeometry(n, inDim), outDim, 1, x, w, bias, y, scratch, activation);
+    this.conv2dForward(this.#denseGeometry(n, inDim), outDim, 1, x, w, bias, y, scratch, activation);
   }
 
   /** dx[s, k] = sum over o of w[k, o] dy[s, o]. */
   denseBackwardInput(n: number, inDim: number, outDim: number, dy: Float32Array, w: Float32Array, dx: Float32Array, scratch?: Float32Array | null): void {
-    this.conv2dBackwardInput(denseGeometry(n, inDim), outDim, 1, dy, w, dx, scratch);
+    this.conv2dBackwardInput(this.#denseGeometry(n, inDim), outDim, 1, dy, w, dx, scratch);
   }
 
   /** dw = x^T dy, dbias = column sums of dy, over the n rows in order; overwrites both. */
@@ -168,7 +172,7 @@ export class WasmKernels {
     n: number, inDim: number, outDim: number,
     x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, scratch?: Float32Array | null,
   ): void {
-    this.conv2dBackwardFilter(denseGeometry(n, inDim), outDim, 1, x, dy, dw, dbias, scratch);
+    this.conv2dBackwardFilter(this.#denseGeometry(n, inDim), outDim, 1, x, dy, dw, dbias, scratch);
   }
 
   // --- pooling -----------------------------------------------------------------------------------
@@ -180,7 +184,7 @@ export class WasmKernels {
     const outSize = n * g.outH * g.outW * g.inC;
     this.raw.extremePoolForward(
       kind === 'max' ? 1 : 0, this.#ptr(op, 'x', x, n * g.inH * g.inW * g.inC), this.#ptr(op, 'y', y, outSize),
-      argIndex ? this.#ptr(op, 'argIndex', argIndex, outSize) : 0, n, ...geometryArgs(g),
+      argIndex ? this.#ptr(op, 'argIndex', argIndex, outSize) : 0, n, g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft,
     );
   }
 
@@ -193,13 +197,13 @@ export class WasmKernels {
   avgPoolForward(g: WindowGeometry, n: number, x: Float32Array, y: Float32Array): void {
     const op = 'avgPoolForward';
     this.#shape(op, g, g.inC, n);
-    this.raw.avgPoolForward(this.#ptr(op, 'x', x, n * g.inH * g.inW * g.inC), this.#ptr(op, 'y', y, n * g.outH * g.outW * g.inC), n, ...geometryArgs(g));
+    this.raw.avgPoolForward(this.#ptr(op, 'x', x, n * g.inH * g.inW * g.inC), this.#ptr(op, 'y', y, n * g.outH * g.outW * g.inC), n, g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft);
   }
 
   avgPoolBackward(g: WindowGeometry, n: number, dy: Float32Array, dx: Float32Array): void {
     const op = 'avgPoolBackward';
     this.#shape(op, g, g.inC, n);
-    this.raw.avgPoolBackward(this.#ptr(op, 'dy', dy, n * g.outH * g.outW * g.inC), this.#ptr(op, 'dx', dx, n * g.inH * g.inW * g.inC), n, ...geometryArgs(g));
+    this.raw.avgPoolBackward(this.#ptr(op, 'dy', dy, n * g.outH * g.outW * g.inC), this.#ptr(op, 'dx', dx, n * g.inH * g.inW * g.inC), n, g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.outH, g.outW, g.padTop, g.padLeft);
   }
 
   // --- activations and loss ----------------------------------------------------------------------
@@ -306,6 +310,14 @@ export class WasmKernels {
     }
   }
 
+  #denseGeometry(n: number, inDim: number): WindowGeometry {
+    let byRows = this.#denseGeometries.get(inDim);
+    if (!byRows) this.#denseGeometries.set(inDim, (byRows = new Map()));
+    let g = byRows.get(n);
+    if (!g) byRows.set(n, (g = denseGeometry(n, inDim)));
+    return g;
+  }
+
   // --- checks ------------------------------------------------------------------------------------
 
   /** The view's address, after checking that it lies in the heap and holds `length` elements. */
@@ -334,10 +346,9 @@ export class WasmKernels {
     throw new CnnError('CNN_ERR_BAD_CONFIG', `${op}: the fused activation must be 'linear' or 'relu', got ${JSON.stringify(activation)}`);
   }
 
-  #counts(op: string, ...values: number[]): void {
-    for (const v of values) {
-      if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new CnnError('CNN_ERR_BAD_SHAPE', `${op}: sizes must be non-negative integers, got ${values.join(', ')}`);
-    }
+  /** Checks up to three sizes; fixed arity, so the hot path allocates no argument array. */
+  #counts(op: string, a: number, b = 0, c = 0): void {
+    if (!isCount(a) || !isCount(b) || !isCount(c)) throw badSizes(op, [a, b, c]);
   }
 
   #rows(op: string, count: number, width: number): void {
@@ -346,7 +357,9 @@ export class WasmKernels {
 
   #shape(op: string, g: WindowGeometry, outC: number, n: number): void {
     const { inH, inW, inC, kH, kW, strideH, strideW, outH, outW, padTop, padLeft } = g;
-    this.#counts(op, n, outC, inH, inW, inC, kH, kW, strideH, strideW, outH, outW, padTop, padLeft);
+    const sizesOk = isCount(n) && isCount(outC) && isCount(inH) && isCount(inW) && isCount(inC) && isCount(kH) && isCount(kW) &&
+      isCount(strideH) && isCount(strideW) && isCount(outH) && isCount(outW) && isCount(padTop) && isCount(padLeft);
+    if (!sizesOk) throw badSizes(op, [n, outC, inH, inW, inC, kH, kW, strideH, strideW, outH, outW, padTop, padLeft]);
     const ok = kH >= 1 && kW >= 1 && strideH >= 1 && strideW >= 1 && outH >= 1 && outW >= 1 && outC >= 1 && inC >= 1 &&
       padTop < kH && padLeft < kW && (outH - 1) * strideH - padTop < inH && (outW - 1) * strideW - padLeft < inW;
     if (!ok) throw new CnnError('CNN_ERR_BAD_SHAPE', `${op}: inconsistent window geometry ${JSON.stringify(g)} with ${outC} output channels; build it with windowGeometry()`);
