@@ -1,19 +1,16 @@
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import {
   type BlockSum, CnnError, type HeapArena, type Loss, type Network, type Optimizer, type ShardStats, type StepRequest, type Tensor,
   Workspace, bytesFor, evaluateRows, forwardRows, heapArena, processHeap, processKernels, shardCount, treeSpan,
 } from '@cnn/core';
-import { Piscina } from 'piscina';
-import { type HostSetup, type InferenceTask, decodeStats } from './protocol.js';
+import { type Envelope, type HostSetup, type InferenceTask, decodeStats } from './protocol.js';
 import { type Span, planBlocks, splitRange } from './plan.js';
 import { type SharedTensor, shareTensor } from './shared-tensor.js';
 import { CommandRunner } from './command-runner.js';
 import { type Command, Phase2, type ReceivedCommand, StepChannel, type ThreadTiming } from './step-channel.js';
 import { type SharedTensor as Shared, tensorOf } from './shared-tensor.js';
 import { THREAD_INFERENCE_CAPACITY, threadRequests } from './thread-workspaces.js';
-
-const THREAD_MODULE = fileURLToPath(new URL('./thread.js', import.meta.url));
+import { type WorkerSet, leaseWorkers, returnWorkers } from './worker-threads.js';
 
 /** Rows per inference task: big enough to amortise a dispatch, small enough to balance threads. */
 const INFERENCE_ROWS_PER_TASK = 1024;
@@ -96,6 +93,9 @@ export const SPIN_MS = 0.2;
 /** The serving state of a pool without workers: nothing to start, nothing that can die. */
 const NO_WORKERS = { done: Promise.resolve(), died: new Promise<never>(() => {}) };
 
+/** Names each pool's setup, so a worker thread knows when a task comes from a pool it has not attached to. */
+let lastSetupId = 0;
+
 /** Where a failure happened, for the error that ends the work. */
 type Phase = { step: number | null; what: string };
 
@@ -116,8 +116,11 @@ export class HostPool {
   readonly #channel: StepChannel;
   /** Worker threads (threads - 1; none when threads is 1). */
   readonly #workers: number;
-  #pool: Piscina | undefined;
+  /** The leased worker threads (undefined with one thread, and once closed). */
+  #pool: WorkerSet | undefined;
   #closed = false;
+  /** A thread failed: its set is destroyed on close, not given back. */
+  #failed = false;
   /** The calling thread's part: its workspaces and runner. */
   readonly #own: { runner: CommandRunner; training: Workspace; inference: Workspace };
   readonly #arenas: HeapArena[];
@@ -137,13 +140,7 @@ export class HostPool {
     this.#channel = new StepChannel(setup.channel, setup.maxBlocks);
     this.#timings = this.#channel.timingThreads > 0 ? [] : null;
     this.#workers = options.threads - 1;
-    this.#pool = this.#workers === 0 ? undefined : new Piscina({
-      filename: THREAD_MODULE,
-      minThreads: this.#workers,
-      maxThreads: this.#workers,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      workerData: setup,
-    });
+    this.#pool = this.#workers === 0 ? undefined : leaseWorkers(this.#workers);
     this.#own = this.#ownPart(options);
   }
 
@@ -179,6 +176,7 @@ export class HostPool {
     const resultArena = heapArena(o.maxShards * (p * 4 + 64));
     const results = Array.from({ length: o.maxShards }, (_, i) => resultArena.f32(p, `result${i}`));
     return new HostPool(o, {
+      id: ++lastSetupId,
       heap: heap.memory,
       kernelsId: processKernels().id,
       regions: regions.map((r) => ({ offset: r.byteOffset, bytes: r.byteLength })),
@@ -343,7 +341,7 @@ export class HostPool {
     const pool = this.#requirePool();
     if (!this.#serving) {
       const seen = this.#channel.seq;
-      const tasks = Array.from({ length: this.#workers }, () => pool.run({ seen }, { name: 'serve' }));
+      const tasks = Array.from({ length: this.#workers }, () => pool.run(this.#envelope({ seen }), { name: 'serve' }));
       const died = new Promise<never>((_, reject) => {
         for (const t of tasks) t.catch(reject);
       });
@@ -400,15 +398,22 @@ export class HostPool {
     return out;
   }
 
-  /** Stops the workers, then gives their regions, the result buffers and this thread's workspaces back to the heap. */
+  /**
+   * Stops the workers' loops and gives the threads back for the next pool (or destroys them, after a
+   * failure), then gives their regions, the result buffers and this thread's workspaces back to the heap.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const pool = this.#pool;
     this.#pool = undefined;
-    if (this.#serving) this.#channel.stop();
+    const serving = this.#serving;
     this.#serving = null;
-    await pool?.destroy();
+    if (serving) {
+      this.#channel.stop();
+      if (!this.#failed) await serving.done;
+    }
+    if (pool) await returnWorkers(pool, !this.#failed);
     for (const a of this.#arenas) a.release();
     this.#arenas.length = 0;
     this.#own.training.release();
@@ -428,8 +433,8 @@ export class HostPool {
       tasks.push({ x, y, start, count: Math.min(INFERENCE_ROWS_PER_TASK, rows - start), out });
     }
     const own = Math.ceil(tasks.length / this.threads);
-    const pool = this.#pool;
-    const remote = pool ? tasks.slice(0, tasks.length - own).map((t) => pool.run(t, { name: 'infer' })) : [];
+    const pool = this.#pool?.piscina;
+    const remote = pool ? tasks.slice(0, tasks.length - own).map((t) => pool.run(this.#envelope(t), { name: 'infer' })) : [];
     remote.forEach((p) => p.catch(() => {}));
     try {
       const local = tasks.slice(tasks.length - (pool ? own : tasks.length)).map((t) => this.#inferHere(t));
@@ -454,14 +459,20 @@ export class HostPool {
     return new CnnError('CNN_ERR_POOL_CLOSED', 'the worker pool is closed (a thread failed earlier, or the work ended)');
   }
 
+  /** A task for the worker threads: with the setup, so a thread attaches to this pool on first sight. */
+  #envelope(task: unknown): Envelope {
+    return { setup: this.#setup, task };
+  }
+
   async #fail(phase: Phase, cause: string): Promise<never> {
+    this.#failed = true;
     await this.close();
     const where = phase.step === null ? `while ${phase.what}` : `at step ${phase.step + 1} (${phase.what})`;
     throw new CnnError('CNN_ERR_THREAD_FAILED', `A worker thread failed ${where}: ${cause}. The worker pool is closed.`);
   }
 
-  #requirePool(): Piscina {
+  #requirePool(): WorkerSet['piscina'] {
     if (!this.#pool) throw this.#closedError();
-    return this.#pool;
+    return this.#pool.piscina;
   }
 }

@@ -1,7 +1,7 @@
 import { CnnError } from '@cnn/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeInferenceTask, decodeServeTask, decodeStats } from './protocol.js';
+import { decodeEnvelope, decodeInferenceTask, decodeServeTask, decodeStats } from './protocol.js';
 
 /*
  * The decoders of messages between a host's main thread and its worker threads, fuzzed: valid
@@ -50,7 +50,7 @@ const cloneable: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small' },
     fc.anything({ maxDepth: 2, withBigInt: true, withTypedArray: true, withMap: true, withSet: true, withDate: true, withSparseArray: true, withNullPrototype: true }),
-    fc.dictionary(fc.constantFrom('x', 'y', 'start', 'count', 'out', 'storage', 'shape', 'lossSum', 'correct', 'seen', 'dtype'), tie('value'), { maxKeys: 6 }),
+    fc.dictionary(fc.constantFrom('x', 'y', 'start', 'count', 'out', 'storage', 'shape', 'lossSum', 'correct', 'seen', 'dtype', 'setup', 'task', 'id'), tie('value'), { maxKeys: 6 }),
     fc.constantFrom(Number.NaN, -1, 0.5, 2 ** 53, -0, 2n ** 64n, null, undefined, [], [-1], [1, 2], ['1'], new Float32Array(2), new Int32Array(new SharedArrayBuffer(8))),
   ),
 })).value;
@@ -82,6 +82,7 @@ describe('thread message decoders (fast-check)', () => {
     }), runs(2000));
     fc.assert(fc.property(fc.nat(), fc.nat(), fc.double({ noNaN: true }), (seen, correct, lossSum) => {
       expect(outcome(() => decodeServeTask({ seen }))).toEqual({ seen });
+      expect(outcome(() => decodeEnvelope({ setup: { id: seen + 1 }, task: { seen } }))).toEqual({ setup: { id: seen + 1 }, task: { seen } });
       expect(outcome(() => decodeStats({ lossSum, correct, count: correct }))).toEqual({ lossSum, correct, count: correct });
     }), runs(2000));
   }, TIMEOUT);
@@ -99,6 +100,10 @@ describe('thread message decoders (fast-check)', () => {
       if (serve !== 'refused') expect(Number.isSafeInteger(serve.seen) && serve.seen >= 0).toBe(true);
       const stats = outcome(() => decodeStats(v));
       if (stats !== 'refused') expect(typeof stats.lossSum === 'number' && Number.isSafeInteger(stats.correct) && Number.isSafeInteger(stats.count)).toBe(true);
+      const envelope = outcome(() => decodeEnvelope(v));
+      if (envelope !== 'refused') expect(Number.isSafeInteger(envelope.setup.id) && envelope.setup.id >= 1).toBe(true);
+      const wrapped = outcome(() => decodeEnvelope({ setup: v, task: v }));
+      if (wrapped !== 'refused') expect(Number.isSafeInteger(wrapped.setup.id) && wrapped.setup.id >= 1).toBe(true);
     };
     fc.assert(fc.property(cloneable, check), runs(10_000));
     fc.assert(fc.property(nearlyValid, check), runs(10_000));

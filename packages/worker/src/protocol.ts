@@ -3,13 +3,19 @@ import type { WasmMemory } from '@cnn/core';
 import type { SharedTensor } from './shared-tensor.js';
 
 /*
- * Messages between a host's main thread and its worker threads. The big things (parameters,
- * data sets, result buffers) are shared once through workerData; tasks carry only numbers (and, for
- * evaluation, handles of shared tensors). Each message kind has one validating decoder.
+ * Messages between a host's main thread and its worker threads. Every task travels in an envelope
+ * with its pool's setup, whose big things (parameters, data sets, result buffers) are shared memory:
+ * structured clone passes handles, never copies. Each message kind has one validating decoder.
  */
 
-/** Everything a worker thread attaches to once, when it starts. */
+/**
+ * Everything a worker thread attaches to for one pool: the first task of a pool it sees carries it
+ * (every task does), the thread builds its workspaces from it and keeps them until a task names
+ * another pool. Threads outlive pools (worker-threads.ts).
+ */
 export interface HostSetup {
+  /** Names the pool (unique in the process): a thread attaches again when it changes. */
+  readonly id: number;
   /** The host's kernel heap (a shared WebAssembly.Memory): every buffer below lies in it. */
   readonly heap: WasmMemory;
   /** The kernels every thread of the host must run (they give the bits). */
@@ -117,6 +123,19 @@ export function decodeStats(v: unknown): BlockResult {
   const lossSum = o.lossSum;
   if (typeof lossSum !== 'number') fail('stats', `lossSum must be a number, got ${show(lossSum)}`);
   return { lossSum, correct: int('stats', o, 'correct', 0), count: int('stats', o, 'count', 0) };
+}
+
+/** A task in its envelope: the pool it belongs to, and the task itself (decoded by its kind's decoder). */
+export interface Envelope {
+  readonly setup: HostSetup;
+  readonly task: unknown;
+}
+
+export function decodeEnvelope(v: unknown): Envelope {
+  const o = object('envelope', v);
+  const setup = object('envelope', o.setup);
+  int('envelope', setup, 'id', 1);
+  return { setup: setup as unknown as HostSetup, task: o.task };
 }
 
 /** The serve task's argument: the command number the thread starts from. */

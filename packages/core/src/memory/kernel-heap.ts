@@ -127,6 +127,18 @@ export class KernelHeap {
     return heap;
   }
 
+  /**
+   * Whether `memory` is this heap's memory: the same object, or another handle of it (each message
+   * that carries a WebAssembly.Memory to a thread makes a new object over the same bytes).
+   */
+  hasMemory(memory: WasmMemory): boolean {
+    if (memory === this.memory) return true;
+    const buffer = memory.buffer as unknown;
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEAP_HEADER_BYTES) return false;
+    const h = new Int32Array(buffer, 0, HEAP_HEADER_BYTES / 4);
+    return Atomics.load(h, MAGIC) === MAGIC_VALUE && h[TOKEN0] === this.#token0 && h[TOKEN1] === this.#token1;
+  }
+
   /** The memory's current SharedArrayBuffer (a new object after every grow, same bytes). */
   get buffer(): SharedArrayBuffer {
     return this.memory.buffer as unknown as SharedArrayBuffer;

@@ -15,10 +15,10 @@ export function processHeap(): KernelHeap {
   return heap;
 }
 
-/** In a worker thread: use the owner's heap (its memory came through workerData). */
+/** In a worker thread: use the owner's heap (its memory came in a message); again for the same memory is a no-op. */
 export function attachProcessHeap(memory: WasmMemory): KernelHeap {
   if (heap) {
-    if (heap.memory === memory) return heap;
+    if (heap.hasMemory(memory)) return heap;
     throw new Error('this thread already has a kernel heap of its own; attach before anything allocates');
   }
   heap = KernelHeap.attach(memory);
