@@ -104,7 +104,8 @@ const USAGE = `usage: pnpm bench -- [flags]   (= pnpm bench:peer; or: node bench
   --repeats R            runs per side and configuration, alternating (default: ${DEFAULTS.repeats})
   --max-steps N          optimizer steps per timed run, both sides (capped at one epoch)
   --seconds S            without --max-steps: steps = what ours trains in S seconds (default: ${DEFAULTS.seconds})
-  --warmup-steps N       warm-up steps before each timed run (default: ${DEFAULTS.warmupSteps}; ours stops at --warmup-seconds, default ${DEFAULTS.warmupSeconds})
+  --warmup-steps N       warm-up steps before each timed run (default: ${DEFAULTS.warmupSteps}; ours warms at least 1.5 s, the JIT's
+                         background compilation, and stops at --warmup-seconds, default ${DEFAULTS.warmupSeconds})
   --no-infer             skip the inference figures (predict on the 10,000 test images, batch --infer-batch ${DEFAULTS.inferBatch})
   --no-profile           skip the per-op profile of a training step (reference vs wasm kernels, bench/profile.mjs)
   --profile-batch-sizes B...  batch sizes of the profile (default: ${DEFAULTS.profileBatchSizes.join(' ')})

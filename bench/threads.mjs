@@ -73,7 +73,8 @@ const USAGE = `usage: pnpm bench:threads -- [flags]   (or: node bench/threads.mj
   --repeats R          runs per variant and configuration, alternating (default: ${DEFAULTS.repeats})
   --max-steps N        optimizer steps per run (capped at one epoch); else --seconds S (default ${DEFAULTS.seconds})
                        of the first run of a configuration fix its steps for every later run
-  --warmup-steps N     throw-away training before each timed run (default ${DEFAULTS.warmupSteps}, at most --warmup-seconds ${DEFAULTS.warmupSeconds})
+  --warmup-steps N     throw-away training before each timed run (default ${DEFAULTS.warmupSteps}, at most --warmup-seconds ${DEFAULTS.warmupSeconds});
+                       ours also warms at least 1.5 s (train-throughput.mjs --jit-warmup-seconds: V8 compiles in the background)
   --wait-idle S        before each timed run wait up to S s for other processes to go quiet (default 0)
   --tag T, --out FILE  label of the records; JSON-lines file (default: bench/results/<time>-threads.jsonl)`;
 
