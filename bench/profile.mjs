@@ -222,7 +222,7 @@ function gatherOnly(s, ws) {
     const first = shard * j.microBatch;
     const n = Math.min(j.microBatch, j.batchSize - first);
     gatherInputs(j.x, j.indices, j.batchStart + first, n, ws.input);
-    gatherTargets(j.y, s.loss.sparseTargets, width, j.indices, j.batchStart + first, n, ws.sparseTargets, ws.denseTargets);
+    gatherTargets(j.y, s.loss.sparseTargets, width, j.indices, j.batchStart + first, n, ws.sparseTargetSet, ws.denseTargetSet);
   }
 }
 

@@ -8,7 +8,9 @@
 export const EPSILON = 1e-7;
 
 /** Targets of a shard: class indices (sparse) or a dense row of `width` values per sample. */
-export type Targets = { readonly sparse: Int32Array; readonly dense?: undefined } | { readonly dense: Float32Array; readonly sparse?: undefined };
+export type SparseTargets = { readonly sparse: Int32Array; readonly dense?: undefined };
+export type DenseTargets = { readonly dense: Float32Array; readonly sparse?: undefined };
+export type Targets = SparseTargets | DenseTargets;
 
 function targetAt(t: Targets, row: number, width: number, j: number): number {
   return t.sparse ? (t.sparse[row] === j ? 1 : 0) : t.dense[row * width + j];

@@ -1,4 +1,5 @@
 import type { KernelSet } from '../kernels/kernel-set.js';
+import type { DenseTargets, SparseTargets } from '../kernels/losses.js';
 import { processKernels } from '../kernels/select.js';
 import type { LayerIO, PassContext } from '../layers/layer.js';
 import type { ArenaView, BufferRequest } from '../memory/arena.js';
@@ -36,6 +37,9 @@ export class Workspace {
   readonly sparseTargets: Int32Array;
   /** Target rows of the pass's samples (dense targets). */
   readonly denseTargets: Float32Array;
+  /** The two target buffers as the loss takes them, made once so a pass allocates nothing. */
+  readonly sparseTargetSet: SparseTargets;
+  readonly denseTargetSet: DenseTargets;
   /** Gradient slots, each a whole flat gradient buffer in the parameter layout. */
   get gradSlots(): readonly Float32Array[] {
     return this.#slots;
@@ -122,6 +126,8 @@ export class Workspace {
     this.outputGrad = grads[layers.length];
     this.sparseTargets = views.get('sparseTargets') as Int32Array;
     this.denseTargets = f32('denseTargets');
+    this.sparseTargetSet = { sparse: this.sparseTargets };
+    this.denseTargetSet = { dense: this.denseTargets };
     const slots: Float32Array[] = [];
     for (let k = 0; k < options.gradSlots; k++) slots.push(f32(`slot${k}`));
     this.#slots = slots;

@@ -1,5 +1,5 @@
 import { CnnError } from '../errors.js';
-import type { Targets } from '../kernels/losses.js';
+import type { DenseTargets, SparseTargets, Targets } from '../kernels/losses.js';
 import type { Loss } from '../losses/index.js';
 import type { Network } from '../model/network.js';
 import { shapeToString, sameShape } from '../shape.js';
@@ -25,31 +25,23 @@ export function gatherInputs(x: Tensor, indices: Int32Array | null, start: numbe
   }
 }
 
-/** One Targets object per destination buffer, so gathering a shard's targets allocates nothing. */
-const targetObjects = new WeakMap<Int32Array | Float32Array, Targets>();
-
-function targetsOf(dst: Int32Array | Float32Array, kind: 'sparse' | 'dense'): Targets {
-  let t = targetObjects.get(dst);
-  if (!t) targetObjects.set(dst, (t = kind === 'sparse' ? { sparse: dst as Int32Array } : { dense: dst as Float32Array }));
-  return t;
-}
-
 /** Copies the targets of the same samples into the workspace's target buffer of the loss's kind. */
 export function gatherTargets(
   y: Tensor, sparse: boolean, width: number, indices: Int32Array | null, start: number, n: number,
-  sparseDst: Int32Array, denseDst: Float32Array,
+  sparseDst: SparseTargets, denseDst: DenseTargets,
 ): Targets {
   const src = y.storage;
   if (sparse) {
-    for (let s = 0; s < n; s++) sparseDst[s] = src[indices ? indices[start + s] : start + s];
-    return targetsOf(sparseDst, 'sparse');
+    const dst = sparseDst.sparse;
+    for (let s = 0; s < n; s++) dst[s] = src[indices ? indices[start + s] : start + s];
+    return sparseDst;
   }
   const lut = src instanceof Uint8Array ? byteLut(y.scale) : null;
   for (let s = 0; s < n; s++) {
     const from = (indices ? indices[start + s] : start + s) * width;
-    for (let j = 0; j < width; j++) denseDst[s * width + j] = lut ? lut[src[from + j] as number] : src[from + j];
+    for (let j = 0; j < width; j++) denseDst.dense[s * width + j] = lut ? lut[src[from + j] as number] : src[from + j];
   }
-  return targetsOf(denseDst, 'dense');
+  return denseDst;
 }
 
 /** Checks that x fits the model's input. */

@@ -44,7 +44,7 @@ export function gradientOfShard(ws: Workspace, job: StepJob, shard: number, slot
   const width = ws.network.outputSize;
   const start = job.batchStart + first;
   gatherInputs(job.x, job.indices, start, n, ws.input);
-  const targets = gatherTargets(job.y, job.loss.sparseTargets, width, job.indices, start, n, ws.sparseTargets, ws.denseTargets);
+  const targets = gatherTargets(job.y, job.loss.sparseTargets, width, job.indices, start, n, ws.sparseTargetSet, ws.denseTargetSet);
   ws.forward(n, true, job.seed, job.step, first, job.fuseSoftmax);
   const lossSum = job.loss.compute(n, width, ws.output, targets, ws.outputGrad, job.fuseSoftmax);
   const correct = countCorrect(n, width, ws.output, targets);

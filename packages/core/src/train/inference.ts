@@ -25,7 +25,7 @@ export function evaluateRows(ws: Workspace, x: Tensor, y: Tensor, loss: Loss, fu
   for (let done = 0; done < n; done += cap) {
     const k = Math.min(cap, n - done);
     gatherInputs(x, null, start + done, k, ws.input);
-    const targets = gatherTargets(y, loss.sparseTargets, width, null, start + done, k, ws.sparseTargets, ws.denseTargets);
+    const targets = gatherTargets(y, loss.sparseTargets, width, null, start + done, k, ws.sparseTargetSet, ws.denseTargetSet);
     ws.forward(k, false, 0, 0, 0, fuseSoftmax);
     total.lossSum += loss.compute(k, width, ws.output, targets, null, fuseSoftmax);
     total.correct += countCorrect(k, width, ws.output, targets);
