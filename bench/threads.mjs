@@ -43,6 +43,12 @@ const DEFAULTS = {
   maxSteps: undefined,
   warmupSteps: 30,
   warmupSeconds: 2,
+  /**
+   * A run may go past one epoch to last --seconds: seed's epoch takes 0.7 s on two threads at batch
+   * 256, so a one-epoch run would weigh what every fit pays once (a fresh model's first steps) as a
+   * ten-epoch training never does. --epochs 1 measures the first epoch alone.
+   */
+  epochs: 10,
   /** 0: measure whatever the machine is doing; on a shared machine try 30. */
   waitIdle: 0,
   seed: 1,
@@ -59,6 +65,7 @@ const SPEC = {
   maxSteps: { type: 'int' },
   warmupSteps: { type: 'int' },
   warmupSeconds: { type: 'float' },
+  epochs: { type: 'int' },
   waitIdle: { type: 'float' },
   seed: { type: 'int' },
   tag: { type: 'string' },
@@ -71,8 +78,9 @@ const USAGE = `usage: pnpm bench:threads -- [flags]   (or: node bench/threads.mj
   --batch-sizes B...   (default: ${DEFAULTS.batchSizes.join(' ')})
   --variants V...      ${Object.keys(VARIANTS).join(' | ')} (default: ${DEFAULTS.variants.join(' ')})
   --repeats R          runs per variant and configuration, alternating (default: ${DEFAULTS.repeats})
-  --max-steps N        optimizer steps per run (capped at one epoch); else --seconds S (default ${DEFAULTS.seconds})
+  --max-steps N        optimizer steps per run (capped at --epochs, default ${DEFAULTS.epochs}); else --seconds S (default ${DEFAULTS.seconds})
                        of the first run of a configuration fix its steps for every later run
+  --epochs N           longest run, in epochs (default ${DEFAULTS.epochs}; 1: the first epoch of a fresh model alone)
   --warmup-steps N     throw-away training before each timed run (default ${DEFAULTS.warmupSteps}, at most --warmup-seconds ${DEFAULTS.warmupSeconds});
                        ours also warms at least 1.5 s (train-throughput.mjs --jit-warmup-seconds: V8 compiles in the background)
   --wait-idle S        before each timed run wait up to S s for other processes to go quiet (default 0)
@@ -81,7 +89,7 @@ const USAGE = `usage: pnpm bench:threads -- [flags]   (or: node bench/threads.mj
 function oursArgs(c, v, o) {
   const length = c.steps !== undefined ? ['--max-steps', String(c.steps)] : ['--seconds', String(o.seconds)];
   return [OURS_SCRIPT, 'train', '--model', c.model, '--batch', String(c.batch), '--threads', String(v.threads), '--strategy', v.strategy,
-    '--seed', String(o.seed), '--wait-idle', String(o.waitIdle), '--warmup-steps', String(o.warmupSteps), '--warmup-seconds', String(o.warmupSeconds), ...length];
+    '--seed', String(o.seed), '--wait-idle', String(o.waitIdle), '--warmup-steps', String(o.warmupSteps), '--warmup-seconds', String(o.warmupSeconds), '--epochs', String(o.epochs), ...length];
 }
 
 const int = (v) => (v == null || Number.isNaN(v) ? '-' : Math.round(v).toLocaleString('en-US'));

@@ -10,6 +10,7 @@
  *
  * Warm-up: a throw-away model trains --warmup-steps (30) steps and at least --jit-warmup-seconds (1.5)
  * of training, at most --warmup-seconds (2), on the same thread count, before the timed run.
+ * The timed run is at most --epochs (1) epochs long.
  *
  * --strategy: auto (1 thread: fit's single-thread strategy; more: @cnn/worker's threads(n)), single,
  * threads (threads(n) even for n = 1), timed (threads(n) with the pool's command timings on, see
@@ -40,6 +41,8 @@ const DEFAULTS = {
    * later ones at 1.7-1.8x). Torch, compiled ahead of time, is warm after its 30 steps.
    */
   jitWarmupSeconds: 1.5,
+  /** The timed run trains at most this many epochs (torch_mnist.py's runs are one epoch). */
+  epochs: 1,
   /** Images predicted before the timed inference pass (JIT warm-up); torch warms with one full pass. */
   inferWarmupImages: 1000,
   batch: 32,
@@ -60,6 +63,7 @@ const SPEC = {
   warmupSteps: { type: 'int' },
   warmupSeconds: { type: 'float' },
   jitWarmupSeconds: { type: 'float' },
+  epochs: { type: 'int' },
   seed: { type: 'int' },
   dataDir: { type: 'string' },
   waitIdle: { type: 'float' },
@@ -95,7 +99,7 @@ function compiled(name, seed) {
 }
 
 /**
- * Trains `m` for one epoch of at most maxSteps steps (and, given seconds, stops after the batch that
+ * Trains `m` for `epochs` epochs (one by default) of at most maxSteps steps in all (and, given seconds, stops after the batch that
  * crosses that time). Returns the batch-loop timing and fit()'s.
  */
 async function timedFit(m, train, { batch, maxSteps, seconds, threads, strategyKind, epochs = 1, stopWhen }) {
@@ -142,7 +146,8 @@ async function timedFit(m, train, { batch, maxSteps, seconds, threads, strategyK
 async function train(o, ds) {
   const stepsPerEpoch = Math.ceil(ds.train.x.shape[0] / o.batch);
   if (o.maxSteps === undefined && o.seconds === undefined) throw new UsageError('train needs --max-steps N or --seconds S');
-  const maxSteps = Math.min(o.maxSteps ?? stepsPerEpoch, stepsPerEpoch);
+  const cap = o.epochs * stepsPerEpoch;
+  const maxSteps = Math.min(o.maxSteps ?? cap, cap);
 
   const warm = compiled(o.model, o.seed + 999);
   const fitOptions = { batch: o.batch, threads: o.threads, strategyKind: o.strategy };
@@ -154,7 +159,7 @@ async function train(o, ds) {
 
   const m = compiled(o.model, o.seed);
   const idle = await waitForIdle(o.waitIdle);
-  const r = await timedFit(m, ds.train, { ...fitOptions, maxSteps, seconds: o.seconds });
+  const r = await timedFit(m, ds.train, { ...fitOptions, epochs: o.epochs, maxSteps, seconds: o.seconds });
   const pool = r.poolTimings && { pool: summarizePoolTimings(r.poolTimings, { skip: DEFAULTS.timingSkip, loopSeconds: r.loop.wall }), pool_timings: r.poolTimings };
   emit({
     kind: 'train', model: o.model, params: m.countParams(), batch: o.batch, threads: o.threads, strategy: r.strategy,
@@ -162,7 +167,7 @@ async function train(o, ds) {
     fit_seconds: r.fitSeconds, fit_img_per_s: r.images / r.fitSeconds,
     own_cpu_s: r.loop.ownCpu, others_cores: r.loop.othersCores, idle_wait_s: idle.waited,
     train_loss: r.loss, warmup_steps: w.steps, warmup_seconds: w.loop.wall,
-    full_epoch: r.steps === stepsPerEpoch, max_rss_mb: process.resourceUsage().maxRSS / 1024, vm_hwm_mb: peakRssMb(),
+    full_epoch: r.steps === stepsPerEpoch, epochs: r.steps / stepsPerEpoch, max_rss_mb: process.resourceUsage().maxRSS / 1024, vm_hwm_mb: peakRssMb(),
     ...pool,
   });
 }
