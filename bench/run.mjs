@@ -54,6 +54,8 @@ const DEFAULTS = {
   /** torch_mnist.py's own default; ours stops its warm-up earlier at warmupSeconds. */
   warmupSteps: 30,
   warmupSeconds: 2,
+  /** Training figures (false: inference only, e.g. `--no-train --no-profile`). */
+  train: true,
   infer: true,
   /** The batch of the issue-5 inference figure (torch evaluates the test set in batches of 1000). */
   inferBatch: 1000,
@@ -78,6 +80,7 @@ const SPEC = {
   maxSteps: { type: 'int' },
   warmupSteps: { type: 'int' },
   warmupSeconds: { type: 'float' },
+  train: { type: 'bool' },
   infer: { type: 'bool' },
   inferBatch: { type: 'int' },
   ddp: { type: 'bool' },
@@ -106,6 +109,7 @@ const USAGE = `usage: pnpm bench -- [flags]   (= pnpm bench:peer; or: node bench
   --seconds S            without --max-steps: steps = what ours trains in S seconds (default: ${DEFAULTS.seconds})
   --warmup-steps N       warm-up steps before each timed run (default: ${DEFAULTS.warmupSteps}; ours warms at least 1.5 s, the JIT's
                          background compilation, and stops at --warmup-seconds, default ${DEFAULTS.warmupSeconds})
+  --no-train             skip the training figures (and torch's DDP runs)
   --no-infer             skip the inference figures (predict on the 10,000 test images, batch --infer-batch ${DEFAULTS.inferBatch})
   --no-profile           skip the per-op profile of a training step (reference vs wasm kernels, bench/profile.mjs)
   --profile-batch-sizes B...  batch sizes of the profile (default: ${DEFAULTS.profileBatchSizes.join(' ')})
@@ -133,13 +137,13 @@ async function checkThreads(threads) {
 
 function plan(o) {
   const train = [];
-  for (const model of o.models) {
+  for (const model of o.train ? o.models : []) {
     for (const threads of o.threads) {
       for (const batch of o.batchSizes) train.push({ id: `train/${model}/${batch}/${threads}`, kind: 'train', model, batch, threads, steps: o.maxSteps });
     }
   }
   // Torch's DDP 2x1 takes its step count from ours' threads(2) run of the same model and batch.
-  const ddp = o.ddp && o.threads.includes(2)
+  const ddp = o.train && o.ddp && o.threads.includes(2)
     ? o.models.flatMap((model) => o.batchSizes.filter((b) => o.ddpBatchSizes.includes(b)).map((batch) => ({ id: `ddp/${model}/${batch}/2x1`, kind: 'ddp', model, batch, threads: 2, steps: o.maxSteps, stepsOf: `train/${model}/${batch}/2` })))
     : [];
   // Inference is one thread only: predict() takes no strategy (the issue-5 figure is one thread too).
@@ -178,9 +182,8 @@ function markdown(header, rows, o, profileMd) {
     ...machineLines(header),
     ...(blas.includes('openblas') ? [] : ['', `**Warning: torch is not running on OpenBLAS (${blas || 'unknown'}); its figures are far too low. Install libopenblas0-pthread.**`]),
     '', ...issue5Tables(rows, { inferBatch: o.inferBatch, chunk: CORE_DEFAULTS.inferenceChunk }),
-    '', '### Training images/s, every configuration (medians)', '', ...mainTable(rows.train),
-    '', ...detailTable(rows.train, 'train'),
   ];
+  if (rows.train.length) md.push('', '### Training images/s, every configuration (medians)', '', ...mainTable(rows.train), '', ...detailTable(rows.train, 'train'));
   if (rows.ddp.length) md.push('', '### Torch DDP 2 processes x 1 thread (gloo on 127.0.0.1; OPENBLAS_NUM_THREADS=1)', '', ...detailTable(rows.ddp, 'ddp'));
   if (rows.infer.length) {
     md.push('', `### Inference images/s (medians; 10,000 test images; torch in batches of ${o.inferBatch}, ours predict() in @cnn/core's chunks of ${CORE_DEFAULTS.inferenceChunk})`, '',

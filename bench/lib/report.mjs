@@ -75,7 +75,7 @@ const check = (v, target) => (v == null || target == null ? '' : v >= target ? '
  */
 export function issue5Tables(rows, { inferBatch, chunk }) {
   const find = (list, model, batch, threads) => list.find((r) => r.model === model && r.batch === batch && r.threads === threads);
-  const md = ['### Issue 5: training images/s, ours vs PyTorch (medians of alternating runs)', '',
+  const md = rows.train.length === 0 ? [] : ['### Issue 5: training images/s, ours vs PyTorch (medians of alternating runs)', '',
     '| model | batch | ours 1 thread | torch 1 thread | ratio (target) | ours threads(2) | torch 2 threads | torch DDP 2x1 | ours best on 2 cores | torch best on 2 cores | ratio (target) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
   const pairs = [...new Map(rows.train.map((r) => [`${r.model}/${r.batch}`, r])).values()];
