@@ -51,6 +51,17 @@ describe('KernelHeap', () => {
     expect(heap.owns(new Float32Array(heap.buffer, heap.used, 4))).toBe(false); // not allocated yet
   });
 
+  it('knows its memory under another handle (as a message to a thread carries it), and no other', () => {
+    const heap = KernelHeap.create(4096);
+    const other = KernelHeap.create(4096);
+    const handle = structuredClone(heap.memory);
+    expect(handle).not.toBe(heap.memory);
+    expect(heap.hasMemory(heap.memory)).toBe(true);
+    expect(heap.hasMemory(handle)).toBe(true);
+    expect(heap.hasMemory(other.memory)).toBe(false);
+    expect(heap.hasMemory(new (wasmApi().Memory)({ initial: 1, maximum: 2, shared: true }))).toBe(false);
+  });
+
   it('attach reads an existing heap and rejects plain memories', () => {
     const heap = KernelHeap.create(4096);
     heap.alloc(100);
