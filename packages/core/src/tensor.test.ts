@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CnnError } from './errors.js';
+import { caught } from './testing/caught.js';
 import { scalar, Tensor, tensor, zeros } from './tensor.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CnnError);
-    return (e as CnnError).code;
-  }
-  return undefined;
-}
 
 describe('tensor(values, shape)', () => {
   it('takes flat values with a shape, and dataSync gives a Float32Array', () => {
@@ -38,16 +28,16 @@ describe('tensor(values, shape)', () => {
     const labels = tensor([3, 1, 4], [3], 'int32');
     expect(labels.dtype).toBe('int32');
     expect(labels.dataSync()).toBeInstanceOf(Int32Array);
-    expect(codeOf(() => tensor([1.5], [1], 'int32'))).toBe('CNN_ERR_BAD_VALUES');
+    expect(caught(() => tensor([1.5], [1], 'int32')).code).toBe('CNN_ERR_BAD_VALUES');
   });
 
   it('rejects shapes that do not match the values, ragged arrays and bad dimensions', () => {
-    expect(codeOf(() => tensor([1, 2, 3], [2, 2]))).toBe('CNN_ERR_BAD_SHAPE');
+    expect(caught(() => tensor([1, 2, 3], [2, 2])).code).toBe('CNN_ERR_BAD_SHAPE');
     expect(() => tensor([1, 2, 3], [2, 2])).toThrow('Tensor of shape [2, 2] needs 4 values, got 3');
-    expect(codeOf(() => tensor([[1, 2], [3]]))).toBe('CNN_ERR_BAD_SHAPE');
-    expect(codeOf(() => tensor([1, 2], [-1, 2]))).toBe('CNN_ERR_BAD_SHAPE');
-    expect(codeOf(() => zeros([2, 1.5]))).toBe('CNN_ERR_BAD_SHAPE');
-    expect(codeOf(() => tensor(['a' as never]))).toBe('CNN_ERR_BAD_VALUES');
+    expect(caught(() => tensor([[1, 2], [3]])).code).toBe('CNN_ERR_BAD_SHAPE');
+    expect(caught(() => tensor([1, 2], [-1, 2])).code).toBe('CNN_ERR_BAD_SHAPE');
+    expect(caught(() => zeros([2, 1.5])).code).toBe('CNN_ERR_BAD_SHAPE');
+    expect(caught(() => tensor(['a' as never])).code).toBe('CNN_ERR_BAD_VALUES');
   });
 
   it('reads uint8 storage with a scale as float32 (how MNIST pixels are kept)', () => {
@@ -59,7 +49,7 @@ describe('tensor(values, shape)', () => {
   it('reshape with -1', () => {
     const t = tensor([1, 2, 3, 4, 5, 6], [6]).reshape([-1, 2]);
     expect(t.shape).toEqual([3, 2]);
-    expect(codeOf(() => t.reshape([4, -1]))).toBe('CNN_ERR_BAD_SHAPE');
+    expect(caught(() => t.reshape([4, -1])).code).toBe('CNN_ERR_BAD_SHAPE');
   });
 });
 
@@ -97,12 +87,12 @@ describe('slice(begin, size) as in TF.js', () => {
   });
 
   it('rejects out-of-range and malformed slices', () => {
-    expect(codeOf(() => t.slice(3, 1))).toBe('CNN_ERR_BAD_SLICE');
-    expect(codeOf(() => t.slice([0, 0, 0], [4, -1, -1]))).toBe('CNN_ERR_BAD_SLICE');
-    expect(codeOf(() => t.slice([0, 0, 0, 0]))).toBe('CNN_ERR_BAD_SLICE');
-    expect(codeOf(() => t.slice(-1))).toBe('CNN_ERR_BAD_SLICE');
-    expect(codeOf(() => t.slice(0.5))).toBe('CNN_ERR_BAD_SLICE');
-    expect(codeOf(() => scalar(1).slice(0))).toBe('CNN_ERR_BAD_SLICE');
+    expect(caught(() => t.slice(3, 1)).code).toBe('CNN_ERR_BAD_SLICE');
+    expect(caught(() => t.slice([0, 0, 0], [4, -1, -1])).code).toBe('CNN_ERR_BAD_SLICE');
+    expect(caught(() => t.slice([0, 0, 0, 0])).code).toBe('CNN_ERR_BAD_SLICE');
+    expect(caught(() => t.slice(-1)).code).toBe('CNN_ERR_BAD_SLICE');
+    expect(caught(() => t.slice(0.5)).code).toBe('CNN_ERR_BAD_SLICE');
+    expect(caught(() => scalar(1).slice(0)).code).toBe('CNN_ERR_BAD_SLICE');
     expect(() => t.slice(3, 1)).toThrow(/out of bounds on axis 0 of shape \[3, 2, 2\]/);
   });
 });

@@ -1,19 +1,9 @@
 /* Layer configs: Keras/TF.js spellings, round trips, and options that are not implemented. */
 import { describe, expect, it } from 'vitest';
-import { CnnError } from '../errors.js';
+import { caught } from '../testing/caught.js';
 import { lenet5 } from '../models/builtin.js';
 import { Sequential } from '../model/sequential.js';
 import { layerFromConfig, layers } from './index.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CnnError);
-    return (e as CnnError).code;
-  }
-  return undefined;
-}
 
 describe('layer configs', () => {
   it('a Keras topology (class_name, snake_case keys, nulls) builds the same model', () => {
@@ -43,7 +33,7 @@ describe('layer configs', () => {
       expect(again.getConfig()).toEqual(layer.getConfig());
     }
     expect(Sequential.fromConfig(model.toJSON()).toJSON()).toEqual(model.toJSON());
-    expect(codeOf(() => layerFromConfig({ className: 'LSTM' }))).toBe('CNN_ERR_UNKNOWN_LAYER');
+    expect(caught(() => layerFromConfig({ className: 'LSTM' })).code).toBe('CNN_ERR_UNKNOWN_LAYER');
   });
 
   it('channels-first data, dilation and noise shapes are rejected instead of silently ignored', () => {
@@ -55,7 +45,7 @@ describe('layer configs', () => {
       () => layers.conv2d({ filters: 1, kernelSize: 1, dilationRate: 2 }),
       () => layers.dropout({ rate: 0.5, noiseShape: [1, 1, 4] } as never),
     ]) {
-      expect(codeOf(make)).toBe('CNN_ERR_BAD_CONFIG');
+      expect(caught(make).code).toBe('CNN_ERR_BAD_CONFIG');
     }
     expect(() => layers.maxPooling2d({ dataFormat: 'channels_first' as never })).toThrow("maxPooling2d: only dataFormat 'channelsLast' (NHWC) is supported, got \"channels_first\"");
   });
