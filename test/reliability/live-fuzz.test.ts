@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { type CoordinatorMessage, PROTOCOL_VERSION, type Welcome, type Work, decodeCoordinatorMessage, decodeHostMessage, encode } from '@cnn/coordinator';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+// Test data from core's test-only generator (not part of any build).
+import { mulberry32 } from '../../packages/core/src/testing/mulberry.js';
 import { runCnn, tempDir, waitFor } from '../cli-helpers.js';
 import { type Proc, expectExit, lastStep, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
 
@@ -132,16 +134,6 @@ function badResult(order: Work, spec: Welcome['run'], rand: () => number): Uint8
   }
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PROTOCOL_CLOSE = (code: number) => (code >= 4000 && code <= 4011) || code === 1009;
 
 describe('fuzzing a live coordinator over sockets', () => {
@@ -181,7 +173,7 @@ describe('fuzzing a live coordinator over sockets', () => {
     const stepMid = lastStep(out);
 
     // Rogue hosts: join properly, then answer their order with a mutated result.
-    const rand = seeded(SEED);
+    const rand = mulberry32(SEED);
     let rogueRefused = 0;
     for (let i = 0; i < ROGUE_HOSTS; i++) {
       const conn = new Conn(new WebSocket(c.url, { perMessageDeflate: false }));

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+// Test data from core's test-only generator (not part of any build).
+import { mulberry32 } from '../../../core/src/testing/mulberry.js';
 import { type DecodeLimits, decodeCoordinatorMessage, decodeHostMessage, encode, maxResultBytes, maxWorkBytes } from './codec.js';
 import { PROTOCOL_ERRORS, ProtocolError, type ProtocolErrorCode } from './errors.js';
 import {
@@ -83,18 +85,6 @@ const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'num
 /** Encodes any value as it is (binary fields must be given as Uint8Array). */
 function raw(value: unknown): Uint8Array {
   return packr.pack(value);
-}
-
-/** Seeded random numbers (mulberry32): the same frames on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('byte fixtures: the wire format', () => {
@@ -213,7 +203,7 @@ describe('truncated frames', () => {
 
 describe('random bytes', () => {
   it('3,000 seeded random frames: always a ProtocolError, mostly CNN_PROTO_MALFORMED', () => {
-    const next = random(0x5eed);
+    const next = mulberry32(0x5eed);
     const codes = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
       const frame = Uint8Array.from({ length: Math.floor(next() * 200) }, () => Math.floor(next() * 256));
@@ -228,7 +218,7 @@ describe('random bytes', () => {
   });
 
   it('3,000 real frames with random bytes overwritten: a valid message or a ProtocolError, never a crash', () => {
-    const next = random(42);
+    const next = mulberry32(42);
     const frames = [...HOST_MESSAGES.map((m) => ({ frame: encode(m), decode: fromHost })), ...COORDINATOR_MESSAGES.map((m) => ({ frame: encode(m), decode: fromCoordinator }))];
     let rejected = 0;
     for (let i = 0; i < 3000; i++) {
