@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 import { type Finished, start, waitFor } from './cli-helpers.js';
 
 export const COORDINATOR_BIN = fileURLToPath(new URL('../packages/cli/bin/cnn-coordinator.js', import.meta.url));
@@ -48,6 +49,25 @@ export async function waitForStep(runDir: string, step: number, coordinator: Pro
   } catch (e) {
     throw new Error(`${(e as Error).message}\ncoordinator output:\n${coordinator.output().slice(-4000)}`);
   }
+}
+
+/**
+ * Kills (SIGKILL) after each test of the file every process the test handed to the returned
+ * `track`, however the test ended; SIGCONT first, for one a test left stopped (SIGSTOP). `track`
+ * takes one process or a list and returns what it was given.
+ */
+export function killedAfterEach(): <T extends Proc | Proc[]>(p: T) => T {
+  const started: Proc[] = [];
+  afterEach(() => {
+    for (const p of started.splice(0)) {
+      p.child.kill('SIGCONT');
+      p.child.kill('SIGKILL');
+    }
+  });
+  return (p) => {
+    started.push(...(Array.isArray(p) ? p : [p]));
+    return p;
+  };
 }
 
 /** Asserts a process ended with `code`, showing its output when not. */

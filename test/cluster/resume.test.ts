@@ -1,20 +1,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCnn, tempDir } from '../cli-helpers.js';
-import { type Proc, expectExit, freePort, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
+import { expectExit, freePort, killedAfterEach, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
 
 const RUN = ['--model', 'lenet5', '--batch-size', '64', '--max-steps', '60', '--seed', '11'];
 
-const started: Proc[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) p.child.kill('SIGKILL');
-});
-
-function track<T extends Proc>(p: T): T {
-  started.push(p);
-  return p;
-}
+const track = killedAfterEach();
 
 describe('a coordinator killed and restarted with --resume', () => {
   it('finishes the run with the weights of an uninterrupted one, its hosts reconnecting', async () => {

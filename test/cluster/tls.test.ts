@@ -1,17 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCnn, tempDir } from '../cli-helpers.js';
-import { type Proc, expectExit, startCoordinator, startHost } from '../cluster-helpers.js';
+import { expectExit, killedAfterEach, startCoordinator, startHost } from '../cluster-helpers.js';
 
 const RUN = ['--model', 'seed', '--batch-size', '32', '--max-steps', '60', '--seed', '3'];
 const TOKEN = 'tls-test-token';
 
-const started: Proc[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) p.child.kill('SIGKILL');
-});
+const track = killedAfterEach();
 
 /** A self-signed certificate for 127.0.0.1, made by openssl for this test only. */
 function selfSigned(dir: string): { cert: string; key: string } {
@@ -31,23 +28,23 @@ describe('wss: the coordinator serves TLS with a certificate', () => {
 
     const out = join(root, 'run');
     const c = await startCoordinator([...RUN, '--tls-cert', cert, '--tls-key', key, '--token', TOKEN, '--local-threads', '0', '--min-hosts', '1', '--out', out]);
-    started.push(c);
+    track(c);
     expect(c.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
 
     // Without TLS, or without trusting the certificate, a host never gets in.
     const plain = startHost(c.url.replace('wss://', 'ws://'), ['--threads', '1', '--reconnect-for', '2']);
     const untrusting = startHost(c.url, ['--threads', '1', '--reconnect-for', '2']);
-    started.push(plain, untrusting);
+    track([plain, untrusting]);
     expect((await expectExit(plain, 1)).stderr).toMatch(/left the run/);
     expect((await expectExit(untrusting, 1)).stderr).toMatch(/self[- ]signed certificate|unable to verify/i);
     // Over TLS, trusting the certificate, but with a wrong token or none: refused at the hello.
     const wrongToken = startHost(c.url, ['--threads', '1', '--ca', cert, '--token', 'not-the-token']);
     const noToken = startHost(c.url, ['--threads', '1', '--ca', cert]);
-    started.push(wrongToken, noToken);
+    track([wrongToken, noToken]);
     for (const h of [wrongToken, noToken]) expect((await expectExit(h, 1)).stderr).toMatch(/CNN_PROTO_BAD_TOKEN: the join token is wrong/);
 
     const host = startHost(c.url, ['--threads', '1', '--ca', cert, '--token', TOKEN]);
-    started.push(host);
+    track(host);
     await expectExit(c, 0);
     await expectExit(host, 0);
     expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(reference, 'weights.bin')))).toBe(true);

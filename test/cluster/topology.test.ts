@@ -1,22 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCnn, tempDir } from '../cli-helpers.js';
-import { type Proc, expectExit, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
+import { expectExit, killedAfterEach, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
 
 // Settings shared by every run: equal settings must give equal weights, however the work is spread.
 const STEPS = 60;
 const RUN = ['--model', 'lenet5', '--batch-size', '64', '--max-steps', String(STEPS), '--seed', '7'];
 
-const started: Proc[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) p.child.kill('SIGKILL');
-});
-
-function track<T extends Proc>(p: T): T {
-  started.push(p);
-  return p;
-}
+const track = killedAfterEach();
 
 function weights(dir: string): Buffer {
   return readFileSync(join(dir, 'weights.bin'));

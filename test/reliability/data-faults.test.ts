@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CNN_BIN, runCnn, start, tempDir } from '../cli-helpers.js';
-import { type Proc, expectExit, startCoordinator, startHost } from '../cluster-helpers.js';
+import { expectExit, killedAfterEach, startCoordinator, startHost } from '../cluster-helpers.js';
 
 /*
  * Data faults, through the CLI: corrupt IDX files, a data set whose bytes differ between the
@@ -56,10 +56,7 @@ beforeAll(() => {
   root = tempDir('data-faults');
 });
 
-const started: Proc[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) p.child.kill('SIGKILL');
-});
+const track = killedAfterEach();
 
 describe('corrupt IDX files: a clear error naming the file, no run folder', () => {
   const cases: [string, (dir: string) => void, RegExp][] = [
@@ -118,11 +115,11 @@ describe('a data set that differs between the coordinator and a host', () => {
     const ref = start(CNN_BIN, ['train', ...RUN, '--dataset', 'data', '--threads', '1', '--out', reference, '--quiet'], {}, [process.execPath], home);
     const out = join(root, 'fingerprint-run');
     const c = await startCoordinator([...RUN, '--dataset', 'data', '--local-threads', '0', '--min-hosts', '1', '--out', out], {}, [process.execPath], home);
-    started.push(c);
+    track(c);
 
     const changed = startHost(c.url, ['--threads', '1'], {}, [process.execPath], other);
     const missing = startHost(c.url, ['--threads', '1'], {}, [process.execPath], empty);
-    started.push(changed, missing);
+    track([changed, missing]);
     const refused = await expectExit(changed, 1);
     expect(refused.stderr).toMatch(/CNN_PROTO_BAD_DATASET/);
     expect(refused.stderr).toMatch(/data set fingerprint \w+… differs from the run's \w+…: every machine needs the same 'data' files/);
@@ -131,7 +128,7 @@ describe('a data set that differs between the coordinator and a host', () => {
     expect(failed.stderr).toMatch(/left the run: --dataset data: expected mnist, fashion-mnist, or a folder with the four IDX files/);
 
     const good = startHost(c.url, ['--threads', '1'], {}, [process.execPath], home);
-    started.push(good);
+    track(good);
     const r = await expectExit(c, 0);
     await expectExit(good, 0);
     expect(r.stderr).toMatch(/"code":"CNN_PROTO_BAD_DATASET"/);
@@ -174,7 +171,7 @@ describe('model files with unknown layers or bad shapes: a clear error, no run f
     const file = join(root, 'model-coordinator.json');
     writeFileSync(file, layers({ className: 'Bogus', config: {} }));
     const p = start(join(CNN_BIN, '..', 'cnn-coordinator.js'), ['start', '--model', file, '--port', '0', '--local-threads', '0']);
-    started.push(p);
+    track(p);
     const r = await p.done;
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Unknown layer class "Bogus"/);

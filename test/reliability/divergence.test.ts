@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCnn, tempDir } from '../cli-helpers.js';
-import { type Proc, expectExit, startCoordinator, startHost } from '../cluster-helpers.js';
+import { expectExit, killedAfterEach, startCoordinator, startHost } from '../cluster-helpers.js';
 
 /*
  * A model that genuinely diverges (a learning rate of 1e10 overflows float32 within two steps) makes
@@ -13,10 +13,7 @@ import { type Proc, expectExit, startCoordinator, startHost } from '../cluster-h
 
 const RUN = ['--model', 'lenet5', '--batch-size', '32', '--max-steps', '50', '--seed', '3', '--learning-rate', '1e10', '--no-report'];
 
-const started: Proc[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) p.child.kill('SIGKILL');
-});
+const track = killedAfterEach();
 
 describe('a diverging model', () => {
   it("on this machine's threads (cnn train): stops at once with CNN_ERR_DIVERGED, no model saved", async () => {
@@ -32,10 +29,10 @@ describe('a diverging model', () => {
   it('on remote hosts: the same shards non-finite from two hosts stop the run; the hosts are told it is over', async () => {
     const out = join(tempDir('diverge-cluster'), 'run');
     const c = await startCoordinator([...RUN, '--local-threads', '0', '--min-hosts', '2', '--out', out]);
-    started.push(c);
+    track(c);
     // A bounded --reconnect-for: a host never told the run is over fails the test instead of retrying for 10 minutes.
     const hosts = [0, 1].map(() => startHost(c.url, ['--threads', '1', '--reconnect-for', '30']));
-    started.push(...hosts);
+    track(hosts);
     const r = await expectExit(c, 1);
     expect(r.stderr).toMatch(/error: step \d+: shards \[\d+, \d+\) gave a non-finite gradient or loss on host-\d+ \(\S+\) and again on host-\d+ \(\S+\): the model diverged; lower the learning rate/);
     // Before stopping, the hosts were refused one by one for their non-finite sums.

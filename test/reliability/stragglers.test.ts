@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCnn, tempDir, waitFor } from '../cli-helpers.js';
-import { type Proc, expectExit, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
+import { expectExit, killedAfterEach, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
 import { stepTimes } from '../reliability-helpers.js';
 
 /*
@@ -17,18 +17,7 @@ import { stepTimes } from '../reliability-helpers.js';
 const RUN = ['--model', 'lenet5', '--batch-size', '64', '--max-steps', '700', '--seed', '9'];
 const PATIENCE_MS = 120_000;
 
-const started: Proc[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) {
-    p.child.kill('SIGCONT');
-    p.child.kill('SIGKILL');
-  }
-});
-
-function track<T extends Proc>(p: T): T {
-  started.push(p);
-  return p;
-}
+const track = killedAfterEach();
 
 interface LogLine {
   msg: string;
