@@ -44,6 +44,16 @@ export function addInto(a: usize, b: usize, begin: i32, end: i32): void {
   }
 }
 
+/** The gradient element at grad + o; with divisor != 0 first turned into the batch mean in place. */
+@inline function meanGradient(grad: usize, o: usize, divisor: f64): f32 {
+  let g = load<f32>(grad + o);
+  if (divisor != 0) {
+    g = <f32>(<f64>g / divisor);
+    store<f32>(grad + o, g);
+  }
+  return g;
+}
+
 /**
  * Keras Adam over [begin, end), as src/optimizers/adam.ts in float64 with float32 stores:
  *   m += (g - m)(1 - beta1);  v += (g^2 - v)(1 - beta2);  p -= alpha m / (sqrt(v) + eps).
@@ -94,12 +104,7 @@ export function adamUpdate(
   }
   for (; i < end; i++) {
     const o = <usize>i * F32;
-    let g = load<f32>(grad + o);
-    if (divisor != 0) {
-      g = <f32>(<f64>g / divisor);
-      store<f32>(grad + o, g);
-    }
-    const gd = <f64>g;
+    const gd = <f64>meanGradient(grad, o, divisor);
     const mi = <f32>(<f64>load<f32>(m + o) + (gd - <f64>load<f32>(m + o)) * oneMinusBeta1);
     store<f32>(m + o, mi);
     const vi = <f32>(<f64>load<f32>(v + o) + (gd * gd - <f64>load<f32>(v + o)) * oneMinusBeta2);
@@ -119,12 +124,7 @@ export function sgdUpdate(
 ): void {
   for (let i = begin; i < end; i++) {
     const o = <usize>i * F32;
-    let g = load<f32>(grad + o);
-    if (divisor != 0) {
-      g = <f32>(<f64>g / divisor);
-      store<f32>(grad + o, g);
-    }
-    const gd = <f64>g;
+    const gd = <f64>meanGradient(grad, o, divisor);
     const p = <f64>load<f32>(params + o);
     if (momentum == 0) {
       store<f32>(params + o, <f32>(p - learningRate * gd));
