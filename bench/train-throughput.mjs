@@ -154,7 +154,8 @@ async function train(o, ds) {
   // The warm-up runs on threads of the same count, which the timed fit then leases warm.
   const w = await timedFit(warm, ds.train, {
     ...fitOptions, epochs: 1000, maxSteps: Number.MAX_SAFE_INTEGER, seconds: o.warmupSeconds,
-    stopWhen: (steps, elapsed) => steps >= o.warmupSteps && elapsed >= Math.min(o.jitWarmupSeconds, o.warmupSeconds),
+    // seconds caps the warm-up at --warmup-seconds whatever jitWarmupSeconds says.
+    stopWhen: (steps, elapsed) => steps >= o.warmupSteps && elapsed >= o.jitWarmupSeconds,
   });
 
   const m = compiled(o.model, o.seed);
