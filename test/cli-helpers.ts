@@ -1,10 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CNN_BIN = fileURLToPath(new URL('../packages/cli/bin/cnn.js', import.meta.url));
+
+/** The weights.bin bytes of a run folder (equal weights are equal bytes). */
+export function weightsOf(runDir: string): Buffer {
+  return readFileSync(join(runDir, 'weights.bin'));
+}
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `cnn-${prefix}-`));

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import {
   decodeCoordinatorMessage, decodeHostMessage, encode, modelFingerprint,
 } from '@cnn/coordinator';
 import { networkFromTopology } from '@cnn/core';
-import { runCnn, tempDir, waitFor } from '../cli-helpers.js';
+import { runCnn, tempDir, waitFor, weightsOf } from '../cli-helpers.js';
 import { type Proc, expectExit, lastStep, startCoordinator, startHost } from '../cluster-helpers.js';
 
 /*
@@ -268,8 +267,6 @@ function withNaN(spec: Welcome['run']): () => Float32Array {
   };
 }
 
-const weights = (dir: string) => readFileSync(join(dir, 'weights.bin'));
-
 let referenceRun: Promise<Buffer> | undefined;
 /** weights.bin of the clean run (`cnn train --threads 1`, same settings), computed once per file. */
 function reference(): Promise<Buffer> {
@@ -277,7 +274,7 @@ function reference(): Promise<Buffer> {
     const dir = join(tempDir('bad-input-reference'), 'run');
     const r = await runCnn(['train', ...RUN, '--threads', '1', '--out', dir, '--quiet']);
     if (r.code !== 0) throw new Error(`the reference run failed:\n${r.stderr}`);
-    return weights(dir);
+    return weightsOf(dir);
   })();
   return referenceRun;
 }
@@ -340,7 +337,7 @@ describe('bad inputs: each refused with its code, none stops the run', () => {
       expect(finished.stderr).toMatch(new RegExp(`"host":"${welcome.hostId}","hostName":"rogue-length"`));
       expect(finished.stderr.match(/host lost mid-step: reassigning its pieces/g)).toHaveLength(2);
       expect(finished.stderr).toMatch(/no live host: waiting for one to join/);
-      expect(weights(runDir).equals(await cleanWeights)).toBe(true);
+      expect(weightsOf(runDir).equals(await cleanWeights)).toBe(true);
     });
   }, 120_000);
 });
@@ -379,6 +376,6 @@ describe("the coordinator's own pool takes over a rogue host's piece (--local-th
   // The pool computes a second order of the same step into fresh result buffers, so the first
   // order's sums survive until the step is combined (they once were overwritten).
   it('ends with the weights of a clean run', async () => {
-    expect(weights(outcome!.runDir).equals(await reference())).toBe(true);
+    expect(weightsOf(outcome!.runDir).equals(await reference())).toBe(true);
   });
 });

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCnn, tempDir } from '../cli-helpers.js';
+import { runCnn, tempDir, weightsOf } from '../cli-helpers.js';
 import { type Proc, expectExit, startCoordinator, startHost } from '../cluster-helpers.js';
 import { type Lab, createLab, netnsUnavailable } from '../netns.js';
 
@@ -47,6 +46,6 @@ describe.skipIf(unavailable !== null)('hosts on separate network stacks', () => 
     // Both hosts joined from their own addresses.
     expect(r.stderr).toContain(`"address":"${lab.address(1)}:`);
     expect(r.stderr).toContain(`"address":"${lab.address(2)}:`);
-    expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(reference, 'weights.bin')))).toBe(true);
+    expect(weightsOf(out).equals(weightsOf(reference))).toBe(true);
   });
 });

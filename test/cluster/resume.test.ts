@@ -1,7 +1,7 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCnn, tempDir } from '../cli-helpers.js';
+import { runCnn, tempDir, weightsOf } from '../cli-helpers.js';
 import { expectExit, freePort, killedAfterEach, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
 
 const RUN = ['--model', 'lenet5', '--batch-size', '64', '--max-steps', '60', '--seed', '11'];
@@ -33,6 +33,6 @@ describe('a coordinator killed and restarted with --resume', () => {
       const hr = await expectExit(h, 0);
       expect(hr.stderr).toMatch(/reconnecting/);
     }
-    expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(reference, 'weights.bin')))).toBe(true);
+    expect(weightsOf(out).equals(weightsOf(reference))).toBe(true);
   });
 });

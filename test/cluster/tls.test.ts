@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCnn, tempDir } from '../cli-helpers.js';
+import { runCnn, tempDir, weightsOf } from '../cli-helpers.js';
 import { expectExit, killedAfterEach, startCoordinator, startHost } from '../cluster-helpers.js';
 
 const RUN = ['--model', 'seed', '--batch-size', '32', '--max-steps', '60', '--seed', '3'];
@@ -47,6 +46,6 @@ describe('wss: the coordinator serves TLS with a certificate', () => {
     track(host);
     await expectExit(c, 0);
     await expectExit(host, 0);
-    expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(reference, 'weights.bin')))).toBe(true);
+    expect(weightsOf(out).equals(weightsOf(reference))).toBe(true);
   });
 });

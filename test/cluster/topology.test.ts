@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCnn, tempDir } from '../cli-helpers.js';
+import { runCnn, tempDir, weightsOf } from '../cli-helpers.js';
 import { expectExit, killedAfterEach, startCoordinator, startHost, waitForStep } from '../cluster-helpers.js';
 
 // Settings shared by every run: equal settings must give equal weights, however the work is spread.
@@ -9,10 +8,6 @@ const STEPS = 60;
 const RUN = ['--model', 'lenet5', '--batch-size', '64', '--max-steps', String(STEPS), '--seed', '7'];
 
 const track = killedAfterEach();
-
-function weights(dir: string): Buffer {
-  return readFileSync(join(dir, 'weights.bin'));
-}
 
 describe('the weights do not depend on the topology', () => {
   it('cnn train --threads 1 = 2 hosts x 1 = 3 hosts x 2 = a host killed and another joining', async () => {
@@ -27,7 +22,7 @@ describe('the weights do not depend on the topology', () => {
     const h2 = [track(startHost(c2.url, ['--threads', '1'])), track(startHost(c2.url, ['--threads', '1']))];
     await expectExit(c2, 0);
     for (const h of h2) await expectExit(h, 0);
-    expect(weights(twoHosts).equals(weights(reference))).toBe(true);
+    expect(weightsOf(twoHosts).equals(weightsOf(reference))).toBe(true);
 
     // Coordinator + 3 hosts x 2 threads.
     const threeHosts = join(root, 'three-hosts');
@@ -35,7 +30,7 @@ describe('the weights do not depend on the topology', () => {
     const h3 = [0, 1, 2].map(() => track(startHost(c3.url, ['--threads', '2'])));
     await expectExit(c3, 0);
     for (const h of h3) await expectExit(h, 0);
-    expect(weights(threeHosts).equals(weights(reference))).toBe(true);
+    expect(weightsOf(threeHosts).equals(weightsOf(reference))).toBe(true);
 
     // Two hosts; one is SIGKILLed mid-run, a third joins later.
     const churn = join(root, 'churn');
@@ -50,6 +45,6 @@ describe('the weights do not depend on the topology', () => {
     await expectExit(survivor, 0);
     await expectExit(late, 0);
     expect(r.stderr).toMatch(/host lost mid-step: reassigning its pieces|host disconnected/);
-    expect(weights(churn).equals(weights(reference))).toBe(true);
+    expect(weightsOf(churn).equals(weightsOf(reference))).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCnn, tempDir } from '../cli-helpers.js';
+import { runCnn, tempDir, weightsOf } from '../cli-helpers.js';
 
 /*
  * Storage faults, through the CLI. A checkpoint directory on a tmpfs that holds two checkpoints and
@@ -35,7 +35,6 @@ function mountUnavailable(): string | null {
 const unavailable = mountUnavailable();
 if (unavailable) console.warn(`skipping the disk-full checkpoint test: ${unavailable}`);
 
-const weights = (dir: string) => readFileSync(join(dir, 'weights.bin'));
 const checkpoints = (dir: string) => readdirSync(dir).sort();
 const name = (step: number) => `ckpt-${String(step).padStart(10, '0')}.cnnckpt`;
 
@@ -47,7 +46,7 @@ beforeAll(async () => {
   const dir = join(root, 'reference');
   const r = await runCnn(['train', ...RUN, '--out', dir]);
   if (r.code !== 0) throw new Error(`the reference run failed:\n${r.stderr}`);
-  reference = weights(dir);
+  reference = weightsOf(dir);
 }, 120_000);
 
 describe.skipIf(unavailable !== null)('a checkpoint write that fails: disk full (a tmpfs too small)', () => {
@@ -67,13 +66,13 @@ describe.skipIf(unavailable !== null)('a checkpoint write that fails: disk full 
     expect(r.stderr).toMatch(/ENOSPC|no space left/i);
     // The two that fit, whole; no temp file of the failed writes left taking the space.
     expect(checkpoints(disk)).toEqual([name(10), name(20)]);
-    expect(weights(out).equals(reference)).toBe(true);
+    expect(weightsOf(out).equals(reference)).toBe(true);
 
     const resumed = join(root, 'disk-full-resumed');
     const again = await runCnn(['train', ...RUN, '--out', resumed, '--checkpoint-dir', disk, '--checkpoint-every', String(CKPT_EVERY), '--resume']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/"step":20,[^\n]*"msg":"resuming from checkpoint"/);
-    expect(weights(resumed).equals(reference)).toBe(true);
+    expect(weightsOf(resumed).equals(reference)).toBe(true);
   }, 180_000);
 });
 
@@ -122,7 +121,7 @@ describe('a damaged checkpoint on --resume', () => {
     expect(skipped).toContain(name(60));
     expect(skipped).toMatch(why);
     expect(r.stderr).toMatch(/"step":50,[^\n]*"msg":"resuming from checkpoint"/);
-    expect(weights(out).equals(reference)).toBe(true);
+    expect(weightsOf(out).equals(reference)).toBe(true);
   }, 120_000);
 
   it('every checkpoint unreadable: --resume stops with a clear error and starts nothing', async () => {
