@@ -90,9 +90,6 @@ const CALLER_BLOCKS_MS = 2;
  */
 export const SPIN_MS = 0.2;
 
-/** The serving state of a pool without workers: nothing to start, nothing that can die. */
-const NO_WORKERS = { done: Promise.resolve(), died: new Promise<never>(() => {}) };
-
 /** Names each pool's setup, so a worker thread knows when a task comes from a pool it has not attached to. */
 let lastSetupId = 0;
 
@@ -124,8 +121,8 @@ export class HostPool {
   /** The calling thread's part: its workspaces and runner. */
   readonly #own: { runner: CommandRunner; training: Workspace; inference: Workspace };
   readonly #arenas: HeapArena[];
-  /** The threads' serve tasks while training; they end on channel.stop() (or fail). */
-  #serving: { done: Promise<unknown>; died: Promise<never> } | null = null;
+  /** The threads' serve tasks while training (settled when all have ended); they end on channel.stop() (or fail). */
+  #serving: Promise<unknown> | null = null;
   #cursorStep = -1;
   #cursor = 0;
   #shuffled = false;
@@ -288,14 +285,14 @@ export class HostPool {
     // Whoever called (a cluster dealing out orders) finishes its synchronous work before this thread
     // starts computing: other hosts' orders go out first.
     await null;
-    const serving = this.#serve();
+    this.#serve();
     const ringAt = this.#timings ? this.#channel.now() : 0;
     const { target, received } = this.#channel.ring(command);
     const seq = received.seq;
     let failure: string | null;
     try {
-      failure = await this.#takePart(received, serving);
-      failure ??= await Promise.race([this.#channel.finished(target, CALLER_BLOCKS_MS, this.#setup.spinMs), serving.died]);
+      failure = await this.#takePart(received);
+      failure ??= await this.#channel.finished(target, CALLER_BLOCKS_MS, this.#setup.spinMs);
     } catch (e) {
       failure = e instanceof Error ? e.message : String(e);
     }
@@ -319,13 +316,13 @@ export class HostPool {
    * This thread's part of a command: blocks, the barrier (awaited, so sockets and timers keep going),
    * ranges. It leaves the step an injected fault names to the workers, where the fault fires.
    */
-  async #takePart(c: ReceivedCommand, serving: { died: Promise<never> }): Promise<string | null> {
+  async #takePart(c: ReceivedCommand): Promise<string | null> {
     const runner = this.#own.runner;
     this.#channel.timer(this.#workers)?.wake(c.seq);
     try {
       if (this.#setup.fault?.step !== c.step || this.#workers === 0) runner.blocks(c);
       if (c.phase2 === Phase2.none) return null;
-      if (!(await Promise.race([this.#channel.blocksSummed(c, CALLER_BLOCKS_MS, this.#setup.spinMs), serving.died]))) return null;
+      if (!(await this.#channel.blocksSummed(c, CALLER_BLOCKS_MS, this.#setup.spinMs))) return null;
       runner.ranges(c);
       return null;
     } catch (e) {
@@ -335,20 +332,19 @@ export class HostPool {
     }
   }
 
-  /** Starts the workers' serve loops if they are not running (none with one thread: it never dies). */
-  #serve(): { done: Promise<unknown>; died: Promise<never> } {
-    if (this.#workers === 0) return NO_WORKERS;
+  /**
+   * Starts the workers' serve loops if they are not running (none with one thread: it never dies).
+   * A loop that ends in error (a thread that threw outside a command, or exited) is recorded as the
+   * channel's failure, which wakes whoever waits on it: the waits need no race against a promise that
+   * lives as long as the pool (every such race would leave a reaction on it, a leak per step).
+   */
+  #serve(): void {
+    if (this.#workers === 0 || this.#serving) return;
     const pool = this.#requirePool();
-    if (!this.#serving) {
-      const seen = this.#channel.seq;
-      const tasks = Array.from({ length: this.#workers }, () => pool.run(this.#envelope({ seen }), { name: 'serve' }));
-      const died = new Promise<never>((_, reject) => {
-        for (const t of tasks) t.catch(reject);
-      });
-      died.catch(() => {});
-      this.#serving = { done: Promise.allSettled(tasks), died };
-    }
-    return this.#serving;
+    const seen = this.#channel.seq;
+    const tasks = Array.from({ length: this.#workers }, () => pool.run(this.#envelope({ seen }), { name: 'serve' }));
+    for (const t of tasks) t.catch((e: unknown) => this.#channel.fail(e instanceof Error ? e.message : String(e)));
+    this.#serving = Promise.allSettled(tasks);
   }
 
   /** Ends the serve loops, so the threads take ordinary tasks (or stop). */
@@ -357,7 +353,7 @@ export class HostPool {
     if (!serving) return;
     this.#serving = null;
     this.#channel.stop();
-    await serving.done;
+    await serving;
   }
 
   /** The first result buffer of `count` that no other order of this step holds (with `reuse`: no order still held). */
@@ -411,7 +407,7 @@ export class HostPool {
     this.#serving = null;
     if (serving) {
       this.#channel.stop();
-      if (!this.#failed) await serving.done;
+      if (!this.#failed) await serving;
     }
     if (pool) await returnWorkers(pool, !this.#failed);
     for (const a of this.#arenas) a.release();
