@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { type Dataset, type Sequential, type Strategy, datasets, models } from '@cnn/core';
 
 let mnistCache: Promise<Dataset> | undefined;
@@ -40,4 +42,16 @@ export function firstBitDifference(a: Float32Array, b: Float32Array): number {
   const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return i;
   return -1;
+}
+
+let collect: (() => void) | undefined;
+
+/** Bytes of live JavaScript heap after a full collection (what a long run keeps, not what it churns). */
+export function liveHeap(): number {
+  if (!collect) {
+    setFlagsFromString('--expose-gc');
+    collect = runInNewContext('gc') as () => void;
+  }
+  collect();
+  return process.memoryUsage().heapUsed;
 }

@@ -1,18 +1,8 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Sequential, layers, tensor } from '@cnn/core';
 import { threads } from '@cnn/worker';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../packages/core/src/testing/mulberry.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** Bytes of live JavaScript heap after a full collection. */
-function liveHeap(): number {
-  gc();
-  return process.memoryUsage().heapUsed;
-}
+import { liveHeap } from '../helpers.js';
 
 // A training of many epochs runs hundreds of thousands of steps through the pool: whatever a step
 // leaves reachable (a reaction on a promise that lives as long as the pool, a timing kept per step)
