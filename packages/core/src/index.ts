@@ -35,7 +35,7 @@ export { gradientOfShard, canFuseSoftmax, type ShardStats, type StepJob } from '
 export { sumBlock, combineBlocks, combineSubtree, alignedPieces, type AddInto, shardCount, treeSpan, slotsForBlock, isAlignedBlock, type BlockSum } from './train/tree.js';
 export { fitLoop, statsToLogs, type FitLoopOptions, type TrainableState } from './train/fit.js';
 export { History, type Callbacks, type Logs } from './train/callbacks.js';
-export { SingleThreadStrategy, singleThread } from './train/single-thread.js';
+export { SingleThreadStrategy, type SingleThreadOptions, singleThread } from './train/single-thread.js';
 export type { Strategy, StepRequest, TrainingSetup } from './train/strategy.js';
 export { applyUpdate } from './train/update.js';
 export { forwardRows, evaluateRows } from './train/inference.js';

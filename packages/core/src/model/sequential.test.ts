@@ -192,6 +192,27 @@ describe('trainOnBatch, evaluate, predict', () => {
     expect(after).toBeLessThan(before);
   });
 
+  it('a loop of trainOnBatch calls, whatever their batch sizes, takes the steps fit takes on those batches', async () => {
+    // trainOnBatch keeps its workspace between calls and grows it when a batch needs more of the tree.
+    const sizes = [16, 16, 64, 8, 40];
+    const byBatch = compiled();
+    const byFit = compiled();
+    let at = 0;
+    for (const size of sizes) {
+      const x = x256.slice(at, size);
+      const y = y256.slice(at, size);
+      at += size;
+      const [loss] = (await byBatch.trainOnBatch(x, y)) as number[];
+      const history = await byFit.fit(x, y, { batchSize: size, epochs: 1, shuffle: false });
+      expect(loss, `loss of the ${size}-sample batch`).toBe(history.history.loss[0]);
+      expect(bits(byBatch.params), `weights after the ${size}-sample batch`).toEqual(bits(byFit.params));
+    }
+    expect(byBatch.iterations).toBe(sizes.length);
+    expect(byFit.iterations).toBe(sizes.length);
+    const err = await caught(() => byBatch.trainOnBatch(x256.slice(0, 0), y256.slice(0, 0)));
+    expect(err).toMatchObject({ code: 'CNN_ERR_BAD_INPUT', message: expect.stringContaining('the batch is empty') });
+  });
+
   it('evaluate returns a scalar loss, or [loss, acc] scalars with metrics, matching predict', () => {
     const model = compiled();
     const x = mnist.test.x.slice(0, 300);

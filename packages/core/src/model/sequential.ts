@@ -15,7 +15,7 @@ import type { History } from '../train/callbacks.js';
 import { fitLoop, statsToLogs, type TrainableState } from '../train/fit.js';
 import { canFuseSoftmax, type ShardStats } from '../train/gradient.js';
 import { evaluateRows, forwardRows } from '../train/inference.js';
-import { singleThread } from '../train/single-thread.js';
+import { SingleThreadStrategy, singleThread } from '../train/single-thread.js';
 import type { Strategy } from '../train/strategy.js';
 import { Network } from './network.js';
 import { summaryLines } from './summary.js';
@@ -89,6 +89,8 @@ export class Sequential {
   #params: Float32Array | undefined;
   #compiled: Compiled | undefined;
   #inference: Workspace | undefined;
+  /** trainOnBatch's strategy, kept so its workspace lives as long as the model. */
+  #batchStrategy: SingleThreadStrategy | undefined;
 
   constructor(args: SequentialArgs = {}) {
     const a = normalizeConfig<SequentialArgs>('Sequential', args, ['name', 'layers', 'seed']);
@@ -263,8 +265,18 @@ export class Sequential {
     const compiled = this.#requireCompiled('trainOnBatch');
     validateInputs(this.network, x, 'trainOnBatch');
     validateTargets(this.network, compiled.loss, x, y, 'trainOnBatch');
-    let logs: Record<string, number> = {};
-    await this.fit(x, y, { batchSize: x.shape[0], epochs: 1, shuffle: false, callbacks: { onBatchEnd: (_b, l) => void (logs = l ?? {}) } });
+    // The step fit would take on this batch (shuffle off, the model's seed, the next step number), on
+    // a strategy the model keeps: a custom loop of trainOnBatch calls builds no workspace per call.
+    const n = x.shape[0];
+    if (n === 0) throw new CnnError('CNN_ERR_BAD_INPUT', 'trainOnBatch: the batch is empty; give it at least one sample');
+    const strategy = (this.#batchStrategy ??= new SingleThreadStrategy({ owner: this }));
+    await strategy.prepare({
+      network: this.network, modelConfig: null, params: this.params, loss: compiled.loss, fuseSoftmax: compiled.fuseSoftmax,
+      optimizer: compiled.optimizer, slots: compiled.slots, microBatch: DEFAULTS.microBatchSize, maxBatchSize: n, seed: this.seed, x, y,
+    });
+    const stats = await strategy.trainStep({ step: this.iterations, epoch: 0, batchStart: 0, batchSize: n });
+    this.iterations += 1;
+    const logs = statsToLogs(stats);
     return this.#metricValues(logs.loss, logs.acc);
   }
 

@@ -7,19 +7,38 @@ import type { Strategy, StepRequest, TrainingSetup } from './strategy.js';
 import { shardCount, slotsForBlock, sumBlock, treeSpan } from './tree.js';
 import { yieldToEventLoop } from './yield.js';
 
+export interface SingleThreadOptions {
+  /**
+   * A long-lived object (a model, for trainOnBatch) that keeps this strategy: its training workspace
+   * then survives prepare() calls that fit it, and goes back to the heap with the owner.
+   */
+  owner?: object;
+}
+
 /** Everything on the calling thread: the whole tree is one block. */
 export class SingleThreadStrategy implements Strategy {
   readonly name = 'single-thread';
+  readonly #owner: object | undefined;
   #setup: TrainingSetup | undefined;
-  #train: Workspace | undefined;
+  #train: { ws: Workspace; network: TrainingSetup['network']; params: Float32Array; microBatch: number; gradSlots: number } | undefined;
   #infer: Workspace | undefined;
   #order: Int32Array | null = null;
 
+  constructor(options: SingleThreadOptions = {}) {
+    this.#owner = options.owner;
+  }
+
   async prepare(setup: TrainingSetup): Promise<void> {
-    await this.close();
+    const gradSlots = slotsForBlock(treeSpan(shardCount(setup.maxBatchSize, setup.microBatch)));
+    const t = this.#train;
+    const fits = t && t.network === setup.network && t.params === setup.params && t.microBatch === setup.microBatch && t.gradSlots >= gradSlots;
+    if (!fits) {
+      await this.close();
+      const ws = Workspace.create(setup.network, setup.params, { capacity: setup.microBatch, training: true, gradSlots }, this.#owner);
+      this.#train = { ws, network: setup.network, params: setup.params, microBatch: setup.microBatch, gradSlots };
+    }
     this.#setup = setup;
-    const span = treeSpan(shardCount(setup.maxBatchSize, setup.microBatch));
-    this.#train = Workspace.create(setup.network, setup.params, { capacity: setup.microBatch, training: true, gradSlots: slotsForBlock(span) });
+    this.#order = null;
   }
 
   async setOrder(order: Int32Array | null): Promise<void> {
@@ -34,7 +53,7 @@ export class SingleThreadStrategy implements Strategy {
       microBatch: s.microBatch, seed: s.seed, step: request.step, loss: s.loss, fuseSoftmax: s.fuseSoftmax,
     };
     const span = treeSpan(shardCount(request.batchSize, s.microBatch));
-    const ws = this.#train!;
+    const ws = this.#train!.ws;
     const sum = sumBlock(ws, job, 0, span)!;
     ws.kernels.applyUpdate(s.optimizer, s.params, sum.grad, s.slots, request.batchSize, request.step + 1);
     return sum;
@@ -67,7 +86,7 @@ export class SingleThreadStrategy implements Strategy {
   }
 
   async close(): Promise<void> {
-    this.#train?.release();
+    this.#train?.ws.release();
     this.#infer?.release();
     this.#train = undefined;
     this.#infer = undefined;
