@@ -43,6 +43,8 @@ const DEFAULTS = {
   maxSteps: undefined,
   warmupSteps: 30,
   warmupSeconds: 2,
+  /** Throw-away models before each timed one (train-throughput.mjs --warmup-models). */
+  warmupModels: 1,
   /**
    * A run may go past one epoch to last --seconds: seed's epoch takes 0.7 s on two threads at batch
    * 256, so a one-epoch run would weigh what every fit pays once (a fresh model's first steps) as a
@@ -65,6 +67,7 @@ const SPEC = {
   maxSteps: { type: 'int' },
   warmupSteps: { type: 'int' },
   warmupSeconds: { type: 'float' },
+  warmupModels: { type: 'int' },
   epochs: { type: 'int' },
   waitIdle: { type: 'float' },
   seed: { type: 'int' },
@@ -83,13 +86,16 @@ const USAGE = `usage: pnpm bench:threads -- [flags]   (or: node bench/threads.mj
   --epochs N           longest run, in epochs (default ${DEFAULTS.epochs}; 1: the first epoch of a fresh model alone)
   --warmup-steps N     throw-away training before each timed run (default ${DEFAULTS.warmupSteps}, at most --warmup-seconds ${DEFAULTS.warmupSeconds});
                        ours also warms at least 1.5 s (train-throughput.mjs --jit-warmup-seconds: V8 compiles in the background)
+  --warmup-models N    throw-away models before each timed one (default ${DEFAULTS.warmupModels}: the timed fit is the process's second;
+                       2: the third, whose code V8 no longer recompiles)
   --wait-idle S        before each timed run wait up to S s for other processes to go quiet (default 0)
   --tag T, --out FILE  label of the records; JSON-lines file (default: bench/results/<time>-threads.jsonl)`;
 
 function oursArgs(c, v, o) {
   const length = c.steps !== undefined ? ['--max-steps', String(c.steps)] : ['--seconds', String(o.seconds)];
   return [OURS_SCRIPT, 'train', '--model', c.model, '--batch', String(c.batch), '--threads', String(v.threads), '--strategy', v.strategy,
-    '--seed', String(o.seed), '--wait-idle', String(o.waitIdle), '--warmup-steps', String(o.warmupSteps), '--warmup-seconds', String(o.warmupSeconds), '--epochs', String(o.epochs), ...length];
+    '--seed', String(o.seed), '--wait-idle', String(o.waitIdle), '--warmup-steps', String(o.warmupSteps), '--warmup-seconds', String(o.warmupSeconds),
+    '--warmup-models', String(o.warmupModels), '--epochs', String(o.epochs), ...length];
 }
 
 const int = (v) => (v == null || Number.isNaN(v) ? '-' : Math.round(v).toLocaleString('en-US'));

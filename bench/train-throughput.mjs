@@ -9,7 +9,8 @@
  *   node bench/train-throughput.mjs train --model lenet5 --batch 256 --threads 2 --strategy timed --max-steps 50
  *
  * Warm-up: a throw-away model trains --warmup-steps (30) steps and at least --jit-warmup-seconds (1.5)
- * of training, at most --warmup-seconds (2), on the same thread count, before the timed run.
+ * of training, at most --warmup-seconds (2), on the same thread count, before the timed run. With
+ * --warmup-models N (default 1), N - 1 more throw-away models train 0.5 s each before it.
  * The timed run is at most --epochs (1) epochs long.
  *
  * --strategy: auto (1 thread: fit's single-thread strategy; more: @cnn/worker's threads(n)), single,
@@ -41,6 +42,14 @@ const DEFAULTS = {
    * later ones at 1.7-1.8x). Torch, compiled ahead of time, is warm after its 30 steps.
    */
   jitWarmupSeconds: 1.5,
+  /**
+   * Throw-away models trained before the timed one. V8 settles the field types of the per-fit objects
+   * (the pool's setup, the fit state) only once a second and a third model have run through them: the
+   * second model of a process recompiles the step's functions on every thread (~120 ms of background
+   * compilation, see BENCHMARKS.md). 1 times that second model, as a user's second fit runs; 2 or
+   * more time a fit on settled code.
+   */
+  warmupModels: 1,
   /** The timed run trains at most this many epochs (torch_mnist.py's runs are one epoch). */
   epochs: 1,
   /** Images predicted before the timed pass: the whole test set once, as torch_mnist.py warms up (a 1,000-image warm-up left seed's figure anywhere between 59k and 100k). */
@@ -63,6 +72,7 @@ const SPEC = {
   warmupSteps: { type: 'int' },
   warmupSeconds: { type: 'float' },
   jitWarmupSeconds: { type: 'float' },
+  warmupModels: { type: 'int' },
   epochs: { type: 'int' },
   seed: { type: 'int' },
   dataDir: { type: 'string' },
@@ -149,8 +159,11 @@ async function train(o, ds) {
   const cap = o.epochs * stepsPerEpoch;
   const maxSteps = Math.min(o.maxSteps ?? cap, cap);
 
-  const warm = compiled(o.model, o.seed + 999);
   const fitOptions = { batch: o.batch, threads: o.threads, strategyKind: o.strategy };
+  for (let k = 1; k < o.warmupModels; k++) {
+    await timedFit(compiled(o.model, o.seed + 999 + k), ds.train, { ...fitOptions, epochs: 1000, maxSteps: Number.MAX_SAFE_INTEGER, seconds: 0.5 });
+  }
+  const warm = compiled(o.model, o.seed + 999);
   // The warm-up runs on threads of the same count, which the timed fit then leases warm.
   const w = await timedFit(warm, ds.train, {
     ...fitOptions, epochs: 1000, maxSteps: Number.MAX_SAFE_INTEGER, seconds: o.warmupSeconds,
@@ -167,7 +180,7 @@ async function train(o, ds) {
     steps: r.steps, images: r.images, seconds: r.loop.wall, img_per_s: r.images / r.loop.wall, steady_img_per_s: r.steady,
     fit_seconds: r.fitSeconds, fit_img_per_s: r.images / r.fitSeconds,
     own_cpu_s: r.loop.ownCpu, others_cores: r.loop.othersCores, idle_wait_s: idle.waited,
-    train_loss: r.loss, warmup_steps: w.steps, warmup_seconds: w.loop.wall,
+    train_loss: r.loss, warmup_steps: w.steps, warmup_seconds: w.loop.wall, warmup_models: o.warmupModels,
     full_epoch: r.steps === stepsPerEpoch, epochs: r.steps / stepsPerEpoch, max_rss_mb: process.resourceUsage().maxRSS / 1024, vm_hwm_mb: peakRssMb(),
     ...pool,
   });
