@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sequential } from '@cnn/core';
 import { describe, expect, it } from 'vitest';
-import { CNN_BIN, runCnn, start, tempDir, waitFor } from '../cli-helpers.js';
+import { CNN_BIN, runCnn, start, tempDir, waitFor, weightsOf } from '../cli-helpers.js';
 
 describe('cnn train', () => {
   it('trains on threads and leaves a loadable run folder', async () => {
@@ -45,4 +45,25 @@ describe('cnn train', () => {
     const model = await Sequential.load(out);
     expect(model.iterations).toBe(step);
   });
+
+  it('--resume with a longer --epochs trains a finished run further, to the weights of a run that long', async () => {
+    const root = tempDir('extend');
+    // --seed and --batch-size on the second command are ignored: the checkpoint's settings fix the arithmetic.
+    const run = ['--model', 'seed', '--batch-size', '256', '--threads', '1', '--quiet', '--no-report', '--log-level', 'info'];
+    const checkpoints = join(root, 'checkpoints');
+    const first = await runCnn(['train', ...run, '--seed', '5', '--epochs', '1', '--out', join(root, 'first'), '--checkpoint-dir', checkpoints]);
+    expect(first.code, first.stderr).toBe(0);
+    const longer = await runCnn(['train', ...run.map((a) => (a === '256' ? '128' : a)), '--seed', '6', '--epochs', '2', '--out', join(root, 'longer'), '--checkpoint-dir', checkpoints, '--resume']);
+    expect(longer.code, longer.stderr).toBe(0);
+    expect(longer.stderr).toMatch(/"step":235,"epochs":2,[^\n]*"msg":"resuming from checkpoint"/);
+    const reference = await runCnn(['train', ...run, '--seed', '5', '--epochs', '2', '--out', join(root, 'reference')]);
+    expect(reference.code, reference.stderr).toBe(0);
+    expect(weightsOf(join(root, 'longer')).equals(weightsOf(join(root, 'reference')))).toBe(true);
+    expect((await Sequential.load(join(root, 'longer'))).iterations).toBe(470);
+
+    // Without a length flag the checkpoint's length holds: the finished run is not trained again.
+    const again = await runCnn(['train', ...run, '--out', join(root, 'again'), '--checkpoint-dir', checkpoints, '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(weightsOf(join(root, 'again')).equals(weightsOf(join(root, 'reference')))).toBe(true);
+  }, 120_000);
 });

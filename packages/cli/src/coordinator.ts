@@ -7,7 +7,7 @@ import { LOG_LEVELS, type LogLevel, createLogger } from './logger.js';
 import { runProgram } from './program.js';
 import { type OutputOptions, addOutputOptions, viewFor } from './progress/options.js';
 import { lateCallbacks, runProgress, trainToEnd } from './training-run.js';
-import { addTrainingOptions, nonNegativeInt, positiveInt, settingsOf, type TrainingOptions } from './training-options.js';
+import { addTrainingOptions, givenLength, nonNegativeInt, positiveInt, settingsOf, type TrainingOptions } from './training-options.js';
 
 interface StartOptions extends TrainingOptions, OutputOptions {
   host: string;
@@ -45,13 +45,13 @@ export function coordinatorProgram(): Command {
     .addOption(new Option('--tls-key <file>', 'private key (PEM) of --tls-cert'));
   addOutputOptions(start)
     .addOption(new Option('--log-level <level>', 'log detail on stderr').choices(LOG_LEVELS).default('info'))
-    .action(async (opts: StartOptions) => {
-      process.exitCode = await startCoordinator(opts);
+    .action(async (opts: StartOptions, command: Command) => {
+      process.exitCode = await startCoordinator(opts, givenLength(command));
     });
   return program;
 }
 
-async function startCoordinator(opts: StartOptions): Promise<number> {
+async function startCoordinator(opts: StartOptions, given: ReturnType<typeof givenLength>): Promise<number> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const log = createLogger('cnn-coordinator', opts.logLevel);
   const view = viewFor(opts);
@@ -71,6 +71,7 @@ async function startCoordinator(opts: StartOptions): Promise<number> {
     checkpointDir: opts.checkpointDir,
     checkpointEvery: opts.checkpointDir ? opts.checkpointEvery : 0,
     resume: opts.resume ?? false,
+    resumeLength: given,
     log,
     callbacks: progress.callbacks,
     onListening: ({ port, joinCommand, dashboardUrl }) => view.show({ event: 'listening', port, joinCommand, dashboardUrl }),

@@ -54,6 +54,15 @@ export function addTrainingOptions(cmd: Command, microBatchDefault: number): Com
     .addOption(new Option('--out <dir>', 'run folder (default: runs/<timestamp>)'));
 }
 
+/** The length flags given on the command line (not defaulted): with --resume they set the resumed run's length. */
+export function givenLength(cmd: Command): Partial<Pick<RunSettings, 'epochs' | 'maxSteps'>> {
+  const given: Partial<Pick<RunSettings, 'epochs' | 'maxSteps'>> = {};
+  for (const name of ['epochs', 'maxSteps'] as const) {
+    if (cmd.getOptionValueSource(name) === 'cli') given[name] = cmd.getOptionValue(name) as number;
+  }
+  return given;
+}
+
 /** The run settings among parsed options. */
 export function settingsOf(o: TrainingOptions): RunSettings {
   return {

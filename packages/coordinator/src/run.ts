@@ -50,6 +50,11 @@ export interface CoordinatorOptions {
   /** Steps between checkpoints (0: none but the final one). */
   checkpointEvery: number;
   resume: boolean;
+  /**
+   * The length of the run given explicitly with --resume: it wins over the checkpoint's (whose other
+   * settings fix the arithmetic), so a finished run can be trained further, as Keras' initialEpoch does.
+   */
+  resumeLength?: Partial<Pick<RunSettings, 'epochs' | 'maxSteps'>>;
   log: Logger;
   heartbeatMs?: number;
   handshakeTimeoutMs?: number;
@@ -137,9 +142,10 @@ export class CoordinatorRun {
         o.log.warn({ file }, `skipping unreadable checkpoint: ${why}`);
       });
       if (checkpoint) {
-        // The arithmetic must be the interrupted run's, whatever flags came with --resume.
-        settings = { ...settings, ...(checkpoint.header.settings as Partial<RunSettings>) };
-        o.log.info({ file: checkpoint.file, step: checkpoint.header.iterations }, 'resuming from checkpoint');
+        // The arithmetic must be the interrupted run's, whatever flags came with --resume; only its length may change.
+        const saved = checkpoint.header.settings as Partial<RunSettings>;
+        settings = { ...settings, ...saved, ...o.resumeLength };
+        o.log.info({ file: checkpoint.file, step: checkpoint.header.iterations, epochs: settings.epochs, maxSteps: settings.maxSteps }, 'resuming from checkpoint');
       } else if (unreadable.length > 0) {
         // Checkpoints appear only whole (renamed after fsync): all of them unreadable is damage to look at, not a fresh start.
         throw new CnnError('CNN_ERR_BAD_CHECKPOINT', `--resume: none of the ${unreadable.length} checkpoint(s) in ${o.checkpointDir} is readable (newest: ${unreadable[0]}); move them away to start from step 0`);

@@ -5,7 +5,7 @@ import { CoordinatorRun } from '@cnn/coordinator';
 import { LOG_LEVELS, type LogLevel, createLogger } from '../logger.js';
 import { type OutputOptions, addOutputOptions, viewFor } from '../progress/options.js';
 import { lateCallbacks, runProgress, trainToEnd } from '../training-run.js';
-import { addTrainingOptions, positiveInt, settingsOf, type TrainingOptions } from '../training-options.js';
+import { addTrainingOptions, givenLength, positiveInt, settingsOf, type TrainingOptions } from '../training-options.js';
 
 export interface TrainOptions extends TrainingOptions, OutputOptions {
   threads: number;
@@ -24,12 +24,13 @@ export function trainCommand(program: Command): void {
     .addOption(new Option('--resume', 'continue from the newest checkpoint in --checkpoint-dir'));
   addOutputOptions(cmd)
     .addOption(new Option('--log-level <level>', 'log detail on stderr').choices(LOG_LEVELS).default('warn'))
-    .action(async (opts: TrainOptions) => {
-      process.exitCode = await train(opts);
+    .action(async (opts: TrainOptions, command: Command) => {
+      process.exitCode = await train(opts, givenLength(command));
     });
 }
 
-export async function train(opts: TrainOptions): Promise<number> {
+/** `given`: the length flags given on the command line, which --resume honours (see givenLength). */
+export async function train(opts: TrainOptions, given: ReturnType<typeof givenLength> = {}): Promise<number> {
   const view = viewFor(opts);
   const progress = lateCallbacks();
   const run = await CoordinatorRun.create({
@@ -41,6 +42,7 @@ export async function train(opts: TrainOptions): Promise<number> {
     checkpointDir: opts.checkpointDir,
     checkpointEvery: opts.checkpointEvery,
     resume: opts.resume ?? false,
+    resumeLength: given,
     log: createLogger('cnn', opts.logLevel),
     callbacks: progress.callbacks,
   });
