@@ -209,6 +209,14 @@ describe('trainOnBatch, evaluate, predict', () => {
     }
     expect(byBatch.iterations).toBe(sizes.length);
     expect(byFit.iterations).toBe(sizes.length);
+    // Calls not awaited in between take their steps in call order, each on its own batch.
+    const together = compiled();
+    const inOrder = compiled();
+    const batches = [0, 24, 56].map((at, i) => [x256.slice(at, 24 + 8 * i), y256.slice(at, 24 + 8 * i)] as const);
+    const losses = await Promise.all(batches.map(([x, y]) => together.trainOnBatch(x, y)));
+    for (const [i, [x, y]] of batches.entries()) expect(await inOrder.trainOnBatch(x, y), `batch ${i}`).toEqual(losses[i]);
+    expect(bits(together.params)).toEqual(bits(inOrder.params));
+
     const err = await caught(() => byBatch.trainOnBatch(x256.slice(0, 0), y256.slice(0, 0)));
     expect(err).toMatchObject({ code: 'CNN_ERR_BAD_INPUT', message: expect.stringContaining('the batch is empty') });
   });

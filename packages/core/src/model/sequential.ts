@@ -91,6 +91,8 @@ export class Sequential {
   #inference: Workspace | undefined;
   /** trainOnBatch's strategy, kept so its workspace lives as long as the model. */
   #batchStrategy: SingleThreadStrategy | undefined;
+  /** The last trainOnBatch step queued (settled, never rejected): the next one starts after it. */
+  #batchQueue: Promise<unknown> = Promise.resolve();
 
   constructor(args: SequentialArgs = {}) {
     const a = normalizeConfig<SequentialArgs>('Sequential', args, ['name', 'layers', 'seed']);
@@ -269,6 +271,15 @@ export class Sequential {
     // a strategy the model keeps: a custom loop of trainOnBatch calls builds no workspace per call.
     const n = x.shape[0];
     if (n === 0) throw new CnnError('CNN_ERR_BAD_INPUT', 'trainOnBatch: the batch is empty; give it at least one sample');
+    // Calls not awaited in between take their steps one after the other, in call order: the kept
+    // strategy holds one batch at a time.
+    const step = this.#batchQueue.then(() => this.#stepOnBatch(compiled, x, y));
+    this.#batchQueue = step.catch(() => undefined);
+    return step;
+  }
+
+  async #stepOnBatch(compiled: Compiled, x: Tensor, y: Tensor): Promise<number | number[]> {
+    const n = x.shape[0];
     const strategy = (this.#batchStrategy ??= new SingleThreadStrategy({ owner: this }));
     await strategy.prepare({
       network: this.network, modelConfig: null, params: this.params, loss: compiled.loss, fuseSoftmax: compiled.fuseSoftmax,
