@@ -255,7 +255,11 @@ export class CoordinatorRun {
         const step = this.model.iterations;
         this.status.onBatch(step, logs);
         folder.record('step', { step, epoch: logs.epoch, batch, loss: logs.loss, acc: logs.acc });
-        if (o.checkpointDir && o.checkpointEvery > 0 && step % o.checkpointEvery === 0) await this.#saveCheckpoint(step, stepsPerEpoch);
+        if (o.checkpointDir && o.checkpointEvery > 0 && step % o.checkpointEvery === 0) {
+          // The metrics on disk reach at least as far as the checkpoint a resumed run starts from.
+          folder.flush();
+          await this.#saveCheckpoint(step, stepsPerEpoch);
+        }
       },
       onEpochEnd: (epoch, logs = {}) => {
         lastLogs = logs;
@@ -281,7 +285,7 @@ export class CoordinatorRun {
       }).catch((e: unknown) => {
         if (e instanceof CnnError && e.code === 'CNN_ERR_DIVERGED') this.#failed = e.message;
         throw e;
-      });
+      }).finally(() => folder.flush());
     }
     this.status.state = this.#interrupted ? 'interrupted' : 'finished';
     if (o.checkpointDir) await this.#saveCheckpoint(this.model.iterations, stepsPerEpoch);
@@ -320,6 +324,8 @@ export class CoordinatorRun {
 
   #onStep(t: StepTiming): void {
     this.status.onStepTiming(t);
+    // Every step: build the debug record only when it will be written.
+    if (!this.#o.log.isLevelEnabled('debug')) return;
     const slowest = t.hosts.reduce((a, h) => (h.roundTripMs > a.roundTripMs ? h : a), t.hosts[0]);
     this.#o.log.debug({
       step: t.step + 1, totalMs: round(t.totalMs), updateMs: round(t.updateMs),

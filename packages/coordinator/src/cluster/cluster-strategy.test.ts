@@ -202,9 +202,11 @@ describe('ClusterStrategy: divergence', () => {
     const membership = new Membership();
     const { log } = capturingLog();
     const s = setup();
+    // Alone, the pool takes the whole step in one command; what comes back is its blocks, the first
+    // holding the combined gradient (here with an infinite element).
     const pool = {
       threads: 1, closed: false, params: s.params,
-      computeBlocks: async (request: StepRequest, pieces: { start: number; len: number }[]) => pieces.map((p) => {
+      trainStep: async (request: StepRequest, pieces: { start: number; len: number }[]) => pieces.map((p) => {
         const sum = pieceSum(p, request);
         sum.grad[1] = Number.POSITIVE_INFINITY;
         return sum;

@@ -15,6 +15,7 @@ export interface StepTiming {
   readonly step: number;
   readonly totalMs: number;
   readonly hosts: { id: string; computeMs: number; roundTripMs: number; shards: number }[];
+  /** The coordinator's combine and update; 0 when this machine trained alone (inside its compute). */
   readonly updateMs: number;
 }
 
@@ -98,6 +99,8 @@ export class ClusterStrategy implements Strategy {
     const setup = this.#requireSetup();
     const started = performance.now();
     const shards = shardCount(request.batchSize, setup.microBatch);
+    const live = this.#o.membership.live();
+    if (live.length === 1 && live[0] instanceof LocalHostLink) return this.#trainAlone(live[0], request, shards, started);
     const results = await this.#gather(request, shards);
     const blocks = results.flatMap((r) => r.result.blocks);
     const stats = combineBlocks(blocks, shards, 0, 0);
@@ -117,6 +120,27 @@ export class ClusterStrategy implements Strategy {
       totalMs: done - started,
       updateMs: done - updateStart,
       hosts: results.map((r) => ({ id: r.host.id, computeMs: r.result.computeMs, roundTripMs: r.result.roundTripMs, shards: r.shards })),
+    });
+    return { lossSum: stats.lossSum, correct: stats.correct, count: stats.count };
+  }
+
+  /**
+   * This machine is the only host (`cnn train`, or a coordinator no host has joined yet): its pool
+   * computes, combines and updates in one command, with the bits of the gathered path.
+   */
+  async #trainAlone(local: LocalHostLink, request: StepRequest, shards: number, started: number): Promise<ShardStats> {
+    const result = await local.trainStep(request, shards);
+    // The root's buffer (the leftmost block's) holds the step's summed gradient after the command: a
+    // non-finite element or loss of any block shows there (additions keep Inf and NaN), so one buffer
+    // is checked, not every block. The update has been applied by then; the run stops and saves
+    // nothing, as on the gathered path.
+    const root = combineBlocks(result.blocks, shards, 0, 0);
+    const diverged = nonFiniteFromPool({ ...result, blocks: [root] }, request, shards);
+    if (diverged) throw diverged;
+    const stats = root;
+    this.#o.onStep?.({
+      step: request.step, totalMs: performance.now() - started, updateMs: 0,
+      hosts: [{ id: local.id, computeMs: result.computeMs, roundTripMs: result.roundTripMs, shards }],
     });
     return { lossSum: stats.lossSum, correct: stats.correct, count: stats.count };
   }
