@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
-import { UsageError, parseFlags } from './lib/flags.mjs';
+import { UsageError, parseFlags, runMain } from './lib/flags.mjs';
 import { CLK_TCK, systemBusySeconds } from './lib/machine.mjs';
 import { machineLines, median } from './lib/report.mjs';
 import { REPO_ROOT, commandLine, openSession } from './lib/session.mjs';
@@ -354,11 +354,4 @@ async function main(argv) {
   session.finish((h) => markdown(h, rows, o), { othersCores: runs.map((r) => r.others_cores), summary: { rows } });
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof UsageError) {
-    console.error(`bench:cluster: ${err.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  console.error(`bench:cluster: ${err.stack ?? err.message}`);
-  process.exit(1);
-});
+runMain('bench:cluster', USAGE, main);

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { datasets, epochPermutation, models } from '@cnn/core';
-import { UsageError, parseFlags } from './lib/flags.mjs';
+import { parseFlags, runMain } from './lib/flags.mjs';
 import { ensurePeer, mnistDataDir, peerPaths } from './lib/peer.mjs';
 import { runJsonLines } from './lib/proc.mjs';
 import { machineLines } from './lib/report.mjs';
@@ -37,7 +37,7 @@ const SPEC = {
   help: { type: 'bool' },
 };
 const USAGE = `usage: pnpm bench:crosscheck -- [--seeds N...] [--no-install] [--python PATH]
-  --seeds N...   seeds of our lenet5 (default: ${DEFAULTS.seeds.join(' ')}); about 40 s each on 2 cores`;
+  --seeds N...   seeds of our lenet5 (default: ${DEFAULTS.seeds.join(' ')}); about 20 s each on 2 cores`;
 
 /** Our side of one seed: writes the initial weights and the order to `dir`, trains, returns our figures. */
 async function ours(seed, dir, data) {
@@ -81,10 +81,7 @@ function report(header, rows) {
 
 async function main(argv) {
   const flags = parseFlags(argv, SPEC);
-  if (flags.help) {
-    console.log(USAGE);
-    return;
-  }
+  if (flags.help) return console.log(USAGE);
   const o = { ...DEFAULTS, ...flags };
   const session = openSession({ name: 'crosscheck', command: commandLine('bench:crosscheck', argv), options: o, tag: o.tag, out: o.out });
   const peer = { ...peerPaths(REPO_ROOT, o), script: TORCH_SCRIPT };
@@ -113,7 +110,4 @@ async function main(argv) {
   session.finish((h) => report(h, rows));
 }
 
-main(process.argv.slice(2)).catch((e) => {
-  console.error(e instanceof UsageError ? `${e.message}\n${USAGE}` : e);
-  process.exitCode = e instanceof UsageError ? 2 : 1;
-});
+runMain('bench:crosscheck', USAGE, main);

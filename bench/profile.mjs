@@ -26,7 +26,7 @@ import {
   DEFAULTS as CORE, Workspace, datasets, epochPermutation, gatherInputs, gatherTargets, heapArenaFor, kernelsModule, models,
   processHeap, referenceKernels, shardCount, slotsForBlock, sumBlock, treeSpan, wasmKernelSet, WasmKernels,
 } from '@cnn/core';
-import { UsageError, parseFlags } from './lib/flags.mjs';
+import { parseFlags, runMain } from './lib/flags.mjs';
 import { CpuMeter } from './lib/machine.mjs';
 import { machineLines, median } from './lib/report.mjs';
 import { commandLine, openSession } from './lib/session.mjs';
@@ -356,11 +356,4 @@ async function main(argv) {
   session.finish((h) => markdown(h, results, o), { othersCores: others });
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof UsageError) {
-    console.error(`bench:profile: ${err.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  console.error(`bench:profile: ${err.stack ?? err.message}`);
-  process.exit(1);
-});
+runMain('bench:profile', USAGE, main);

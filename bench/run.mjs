@@ -14,7 +14,7 @@ import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS as CORE_DEFAULTS } from '@cnn/core';
-import { UsageError, parseFlags } from './lib/flags.mjs';
+import { UsageError, parseFlags, runMain } from './lib/flags.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { PEER, ensurePeer, mnistDataDir, peerPaths, torchDdpArgs, torchDdpEnv, torchEnv, torchInferArgs, torchTrainArgs } from './lib/peer.mjs';
 import { runJsonLines } from './lib/proc.mjs';
@@ -198,10 +198,7 @@ async function runProfile(o, write, log) {
 
 async function main(argv) {
   const flags = parseFlags(argv, SPEC);
-  if (flags.help) {
-    console.log(USAGE);
-    return;
-  }
+  if (flags.help) return console.log(USAGE);
   const o = { ...DEFAULTS, ...flags };
   o.dataDir = realpathSync(o.dataDir ?? mnistDataDir());
   await checkThreads(o.threads);
@@ -278,11 +275,4 @@ async function main(argv) {
   log(`done in ${Math.round(header.duration_s)} s; raw records ${relative(process.cwd(), out)}, table ${relative(process.cwd(), out.replace(/\.jsonl$/, ''))}.md`);
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof UsageError) {
-    console.error(`bench: ${err.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  console.error(`bench: ${err.message}`);
-  process.exit(1);
-});
+runMain('bench', USAGE, main);

@@ -12,7 +12,7 @@
  *   pnpm bench:threads -- --models lenet5 seed --batch-sizes 32 256 --repeats 5 --seconds 4
  */
 import { join } from 'node:path';
-import { UsageError, parseFlags } from './lib/flags.mjs';
+import { parseFlags, runMain } from './lib/flags.mjs';
 import { runJsonLines } from './lib/proc.mjs';
 import { machineLines, median } from './lib/report.mjs';
 import { BENCH_DIR, REPO_ROOT, commandLine, openSession } from './lib/session.mjs';
@@ -216,11 +216,4 @@ async function main(argv) {
   session.finish((h) => markdown(h, rows, o.variants), { othersCores: runs.map((r) => r.others_cores), summary: { rows, targets: TARGETS } });
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof UsageError) {
-    console.error(`bench:threads: ${err.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  console.error(`bench:threads: ${err.stack ?? err.message}`);
-  process.exit(1);
-});
+runMain('bench:threads', USAGE, main);

@@ -24,7 +24,7 @@
  */
 import { DEFAULTS as CORE_DEFAULTS, datasets, models } from '@cnn/core';
 import { CpuMeter, peakRssMb, waitForIdle } from './lib/machine.mjs';
-import { UsageError, parseFlags } from './lib/flags.mjs';
+import { UsageError, parseFlags, runMain } from './lib/flags.mjs';
 import { summarizePoolTimings } from './lib/pool-timings.mjs';
 import { TimedThreads } from './lib/timed-threads.mjs';
 
@@ -213,7 +213,4 @@ async function main(argv) {
   await (mode === 'train' ? train(o, ds) : infer(o, ds));
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(err instanceof UsageError ? `train-throughput: ${err.message}` : err);
-  process.exit(err instanceof UsageError ? 2 : 1);
-});
+runMain('train-throughput', '', main);

@@ -6,6 +6,21 @@
 
 export class UsageError extends Error {}
 
+/**
+ * Runs a bench script's main(argv): a UsageError prints its message and the usage (exit 2), any
+ * other error its stack (exit 1). `name` prefixes the message (bench:threads, train-throughput, ...).
+ */
+export function runMain(name, usage, main) {
+  main(process.argv.slice(2)).catch((err) => {
+    if (err instanceof UsageError) {
+      console.error(`${name}: ${err.message}${usage ? `\n\n${usage}` : ''}`);
+      process.exit(2);
+    }
+    console.error(`${name}: ${err.stack ?? err.message}`);
+    process.exit(1);
+  });
+}
+
 const PARSERS = {
   int: (flag, v) => {
     const n = Number(v);
