@@ -44,6 +44,23 @@ export function addInto(a: usize, b: usize, begin: i32, end: i32): void {
   }
 }
 
+/** 1 when every a[i] over [begin, end) is finite, else 0 (x - x is 0 exactly for finite x, NaN for Inf and NaN). */
+export function allFinite(a: usize, begin: i32, end: i32): i32 {
+  const zero = f32x4.splat(0);
+  let acc = zero;
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
+    const v = v128.load(a + <usize>i * F32);
+    acc = f32x4.add(acc, f32x4.sub(v, v));
+  }
+  let tail: f32 = 0;
+  for (; i < end; i++) {
+    const x = load<f32>(a + <usize>i * F32);
+    tail += x - x;
+  }
+  return i32(v128.all_true<i32>(f32x4.eq(acc, zero)) && tail == 0);
+}
+
 /** The gradient element at grad + o; with divisor != 0 first turned into the batch mean in place. */
 @inline function meanGradient(grad: usize, o: usize, divisor: f64): f32 {
   let g = load<f32>(grad + o);

@@ -43,11 +43,14 @@ export class CommandRunner {
 
   /** Phase 1: claims blocks until none is left. */
   blocks(c: ReceivedCommand): void {
-    const { channel, timer } = this.#c;
+    const { channel, timer, kernels, setup } = this.#c;
     if (!c.compute) return;
     for (let i = channel.claimBlock(c); i >= 0; i = channel.claimBlock(c)) {
       timer?.blockClaimed();
-      const stats = this.#sumOne(c, i);
+      let stats = this.#sumOne(c, i);
+      if (c.checkFinite && !(Number.isFinite(stats.lossSum) && kernels.allFinite(setup.results[c.blocks[i].result]))) {
+        stats = { ...stats, lossSum: Number.NaN };
+      }
       timer?.blockSummed();
       channel.blockDone(c, i, stats);
     }
@@ -59,10 +62,14 @@ export class CommandRunner {
     if (c.phase2 === Phase2.none) return;
     timer?.phase2Started();
     const blocks: BlockSum[] = c.blocks.map((b) => ({ start: b.start, len: b.len, grad: setup.results[b.result], lossSum: 0, correct: 0, count: 0 }));
+    // Every block is summed and marked by now (the barrier), so every thread decides alike.
+    const refused = c.checkFinite && c.phase2 === Phase2.update && c.blocks.some((_, i) => !Number.isFinite(channel.stats(i).lossSum));
     for (let r = channel.claimRange(c); r >= 0; r = channel.claimRange(c)) {
       const [begin, end] = this.#c.ranges[r];
       timer?.rangeClaimed();
-      if (c.phase2 === Phase2.update) {
+      if (refused) {
+        timer?.combined();
+      } else if (c.phase2 === Phase2.update) {
         const root = combineBlocks(blocks, c.shards, begin, end, kernels.addInto);
         timer?.combined();
         kernels.applyUpdate(this.#c.optimizer!, setup.params, root.grad, setup.slots, c.batchSize, c.step + 1, begin, end);

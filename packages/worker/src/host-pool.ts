@@ -93,6 +93,15 @@ export const SPIN_MS = 0.2;
 /** Names each pool's setup, so a worker thread knows when a task comes from a pool it has not attached to. */
 let lastSetupId = 0;
 
+export interface StepOptions {
+  /**
+   * Check each block's gradient and loss (in the threads, as they finish it): a block that is not
+   * finite comes back with a NaN lossSum, and a trainStep with such a block updates nothing, so a
+   * diverged step leaves the parameters as they were. Off, as in Keras, NaN trains on.
+   */
+  readonly checkFinite?: boolean;
+}
+
 /** Where a failure happened, for the error that ends the work. */
 type Phase = { step: number | null; what: string };
 
@@ -227,8 +236,8 @@ export class HostPool {
    * Sums the given pieces (aligned subtrees) of a step, cut into blocks for the threads. Resolves to
    * the blocks' sums, whose gradients stay in the pool's result buffers until a later step reuses them.
    */
-  async computeBlocks(request: StepRequest, pieces: readonly Span[]): Promise<BlockSum[]> {
-    return (await this.#step(request, pieces, Phase2.none)).blocks;
+  async computeBlocks(request: StepRequest, pieces: readonly Span[], options: StepOptions = {}): Promise<BlockSum[]> {
+    return (await this.#step(request, pieces, Phase2.none, options)).blocks;
   }
 
   /**
@@ -237,7 +246,7 @@ export class HostPool {
    * same step's shards again, so its result buffers are reused within the step.
    */
   async computePieces(request: StepRequest, pieces: readonly Span[]): Promise<BlockSum[]> {
-    const { blocks } = await this.#step(request, pieces, Phase2.combinePieces, true);
+    const { blocks } = await this.#step(request, pieces, Phase2.combinePieces, {}, true);
     return pieces.map((p) => {
       const inside = blocks.filter((b) => b.start >= p.start && b.start < p.start + p.len);
       const first = inside.reduce((a, b) => (a.start < b.start ? a : b));
@@ -248,29 +257,32 @@ export class HostPool {
     });
   }
 
-  /** Sums the whole tree of a step and applies update number step + 1: one command, one round trip. */
-  async trainStep(request: StepRequest, wholeTree: readonly Span[]): Promise<BlockSum[]> {
-    return (await this.#step(request, wholeTree, Phase2.update)).blocks;
+  /**
+   * Sums the whole tree of a step and applies update number step + 1: one command, one round trip.
+   * With `checkFinite`, a step whose gradient or loss is not finite updates nothing (see StepOptions).
+   */
+  async trainStep(request: StepRequest, wholeTree: readonly Span[], options: StepOptions = {}): Promise<BlockSum[]> {
+    return (await this.#step(request, wholeTree, Phase2.update, options)).blocks;
   }
 
   /** Combines blocks summed earlier by this pool into the step's gradient and applies the update. */
   async combineAndUpdate(blocks: readonly BlockSum[], shards: number, request: StepRequest): Promise<void> {
     if (!this.#setup.optimizer) throw new Error('combineAndUpdate needs a pool started with an optimizer');
     await this.#command({ step: request.step, what: 'updating parameters' }, {
-      compute: false, phase2: Phase2.update, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize,
+      compute: false, checkFinite: false, phase2: Phase2.update, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize,
       shuffled: this.#shuffled, shards, blocks: blocks.map((b) => ({ start: b.start, len: b.len, result: this.#resultId(b) })), pieces: [],
       ranges: splitRange(this.params.length, this.threads).length,
     });
   }
 
-  async #step(request: StepRequest, pieces: readonly Span[], phase2: number, reuse = false): Promise<{ blocks: BlockSum[] }> {
+  async #step(request: StepRequest, pieces: readonly Span[], phase2: number, options: StepOptions, reuse = false): Promise<{ blocks: BlockSum[] }> {
     if (phase2 === Phase2.update && !this.#setup.optimizer) throw new Error('a training step needs a pool started with an optimizer');
     const shards = shardCount(request.batchSize, this.#setup.microBatch);
     const planned = planBlocks(pieces, shards, this.threads);
     const first = this.#takeResults(request.step, planned.length, reuse);
     const blocks = planned.map((b, i) => ({ ...b, result: first + i }));
     const channel = await this.#command({ step: request.step, what: 'computing gradients' }, {
-      compute: true, phase2, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
+      compute: true, checkFinite: options.checkFinite ?? false, phase2, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
       shards, blocks, pieces: phase2 === Phase2.combinePieces ? pieces : [], ranges: phase2 === Phase2.none ? 0 : splitRange(this.params.length, this.threads).length,
     });
     return { blocks: blocks.map((b, i) => ({ start: b.start, len: b.len, grad: this.#setup.results[b.result], ...channel.stats(i) })) };

@@ -42,7 +42,8 @@ const BLOCKS = 7;
 const PIECES = 8;
 const RANGES = 9;
 const COMPUTE = 10;
-const HEADER_WORDS = 11;
+const CHECK_FINITE = 11;
+const HEADER_WORDS = 12;
 
 /** Bytes of a failure message kept (longer ones are cut). */
 const ERROR_BYTES = 2048;
@@ -81,6 +82,11 @@ export const Phase2 = { none: 0, combinePieces: 1, update: 2 } as const;
 export interface Command {
   /** Sum the blocks first (false: they were summed by an earlier command; go to phase 2). */
   readonly compute: boolean;
+  /**
+   * Mark a summed block whose gradient or loss is not finite (its loss becomes NaN), and with phase 2
+   * 'update', update nothing if any block is marked: a diverged step leaves the parameters alone.
+   */
+  readonly checkFinite: boolean;
   readonly phase2: number;
   readonly step: number;
   readonly batchStart: number;
@@ -212,6 +218,7 @@ export class StepChannel {
     slot[PIECES] = c.pieces.length;
     slot[RANGES] = c.ranges;
     slot[COMPUTE] = c.compute ? 1 : 0;
+    slot[CHECK_FINITE] = c.checkFinite ? 1 : 0;
     c.blocks.forEach((b, i) => {
       slot[HEADER_WORDS + 3 * i] = b.start;
       slot[HEADER_WORDS + 3 * i + 1] = b.len;
@@ -346,6 +353,7 @@ export class StepChannel {
       seq,
       kind: slot[KIND], phase2: slot[PHASE2], step: slot[STEP], batchStart: slot[BATCH_START], batchSize: slot[BATCH_SIZE],
       shuffled: slot[SHUFFLED] === 1, shards: slot[SHARDS], ranges: slot[RANGES], compute: slot[COMPUTE] === 1,
+      checkFinite: slot[CHECK_FINITE] === 1,
       blocks: Array.from({ length: Math.min(slot[BLOCKS], this.maxBlocks) }, (_, i) => ({
         start: slot[HEADER_WORDS + 3 * i], len: slot[HEADER_WORDS + 3 * i + 1], result: slot[HEADER_WORDS + 3 * i + 2],
       })),

@@ -202,20 +202,21 @@ describe('ClusterStrategy: divergence', () => {
     const membership = new Membership();
     const { log } = capturingLog();
     const s = setup();
-    // Alone, the pool takes the whole step in one command; what comes back is its blocks, the first
-    // holding the combined gradient (here with an infinite element).
+    // Alone, the pool takes the whole step in one command, asked to check what its threads sum; a
+    // block that is not finite comes back marked with a NaN loss (and nothing was updated).
+    const asked: unknown[] = [];
     const pool = {
       threads: 1, closed: false, params: s.params,
-      trainStep: async (request: StepRequest, pieces: { start: number; len: number }[]) => pieces.map((p) => {
-        const sum = pieceSum(p, request);
-        sum.grad[1] = Number.POSITIVE_INFINITY;
-        return sum;
-      }),
+      trainStep: async (request: StepRequest, pieces: { start: number; len: number }[], options: unknown) => {
+        asked.push(options);
+        return pieces.map((p) => ({ ...pieceSum(p, request), lossSum: Number.NaN }));
+      },
     };
     membership.add(new LocalHostLink(pool as unknown as HostPool));
     const strategy = new ClusterStrategy({ membership, log, evaluator: { evaluate: async () => ({}) as ShardStats, predict: async () => new Float32Array() } });
     await strategy.prepare(s);
     await expect(strategy.trainStep(step(0))).rejects.toMatchObject({ code: 'CNN_ERR_DIVERGED', message: expect.stringMatching(/this machine's threads: the model diverged; lower the learning rate/) });
+    expect(asked).toEqual([{ checkFinite: true }]);
     await strategy.close();
   });
 });

@@ -130,14 +130,10 @@ export class ClusterStrategy implements Strategy {
    */
   async #trainAlone(local: LocalHostLink, request: StepRequest, shards: number, started: number): Promise<ShardStats> {
     const result = await local.trainStep(request, shards);
-    // The root's buffer (the leftmost block's) holds the step's summed gradient after the command: a
-    // non-finite element or loss of any block shows there (additions keep Inf and NaN), so one buffer
-    // is checked, not every block. The update has been applied by then; the run stops and saves
-    // nothing, as on the gathered path.
-    const root = combineBlocks(result.blocks, shards, 0, 0);
-    const diverged = nonFiniteFromPool({ ...result, blocks: [root] }, request, shards);
+    // The threads checked every block as they summed it and, finding one not finite, updated nothing.
+    const diverged = nonFiniteFromPool(result, request, shards);
     if (diverged) throw diverged;
-    const stats = root;
+    const stats = combineBlocks(result.blocks, shards, 0, 0);
     this.#o.onStep?.({
       step: request.step, totalMs: performance.now() - started, updateMs: 0,
       hosts: [{ id: local.id, computeMs: result.computeMs, roundTripMs: result.roundTripMs, shards }],
@@ -279,12 +275,14 @@ function divergence(g: Gathering, host: HostLink, error: unknown): CnnError | nu
   return new CnnError('CNN_ERR_DIVERGED', `step ${g.request.step + 1}: shards ${shardsText(piece, g.shards)} gave a non-finite gradient or loss on ${other.host.id} (${other.host.name}) and again on ${host.id} (${host.name}): ${DIVERGED_ADVICE}`);
 }
 
-/** The coordinator's own threads compute from the true parameters: a non-finite sum there is divergence. */
+/**
+ * The coordinator's own threads compute from the true parameters: a non-finite sum there is
+ * divergence. The threads check each block as they finish it (LocalHostLink asks them to) and mark
+ * one that is not finite with a NaN loss, so no gradient is read here.
+ */
 function nonFiniteFromPool(result: WorkResult, request: StepRequest, shards: number): CnnError | null {
   for (const b of result.blocks) {
-    let finite = Number.isFinite(b.lossSum);
-    for (let i = 0; finite && i < b.grad.length; i++) finite = b.grad[i] - b.grad[i] === 0;
-    if (!finite) return new CnnError('CNN_ERR_DIVERGED', `step ${request.step + 1}: shards ${shardsText(b, shards)} gave a non-finite gradient or loss on this machine's threads: ${DIVERGED_ADVICE}`);
+    if (!Number.isFinite(b.lossSum)) return new CnnError('CNN_ERR_DIVERGED', `step ${request.step + 1}: shards ${shardsText(b, shards)} gave a non-finite gradient or loss on this machine's threads: ${DIVERGED_ADVICE}`);
   }
   return null;
 }

@@ -27,7 +27,7 @@ export class LocalHostLink implements HostLink {
   async compute(order: WorkOrder): Promise<WorkResult> {
     if (order.params !== this.pool.params) throw new Error('the local host computes with the coordinator parameters only');
     const started = performance.now();
-    const blocks = await this.pool.computeBlocks(order.request, order.pieces);
+    const blocks = await this.pool.computeBlocks(order.request, order.pieces, { checkFinite: true });
     const ms = performance.now() - started;
     return { blocks, computeMs: ms, roundTripMs: ms, pool: this.pool };
   }
@@ -35,10 +35,11 @@ export class LocalHostLink implements HostLink {
   /**
    * The whole step, update included, in one command of the pool (as `threads()` runs it): for when
    * this machine is the only host, which saves a second round trip through the threads per step.
+   * A block that is not finite comes back with a NaN loss, and then nothing was updated.
    */
   async trainStep(request: StepRequest, shards: number): Promise<WorkResult> {
     const started = performance.now();
-    const blocks = await this.pool.trainStep(request, wholeTree(shards));
+    const blocks = await this.pool.trainStep(request, wholeTree(shards), { checkFinite: true });
     const ms = performance.now() - started;
     return { blocks, computeMs: ms, roundTripMs: ms, pool: this.pool };
   }

@@ -36,6 +36,8 @@ export interface KernelSet {
   dropoutBackward(dy: Float32Array, dx: Float32Array, keep: Uint8Array, count: number, rate: number): void;
   /** a[i] += b[i] over [begin, end); bit for bit in every set. */
   addInto(a: Float32Array, b: Float32Array, begin?: number, end?: number): void;
+  /** Whether every a[i] over [begin, end) is finite: the check of a gradient before it may update. */
+  allFinite(a: Float32Array, begin?: number, end?: number): boolean;
   /** gradSum /= batchSize, then the optimizer over [begin, end); bit for bit in every set. */
   applyUpdate(optimizer: Optimizer, params: Float32Array, gradSum: Float32Array, slots: readonly Float32Array[], batchSize: number, iteration: number, begin?: number, end?: number): void;
 }

@@ -6,7 +6,7 @@ import { denseBackwardFilter, denseBackwardInput, denseForward, denseScratchSize
 import type { WindowGeometry } from './geometry.js';
 import type { FusedActivation, KernelSet } from './kernel-set.js';
 import { avgPoolBackward, avgPoolForward, extremePoolBackward, extremePoolForward } from './pool2d.js';
-import { addInto } from './reduce.js';
+import { addInto, allFinite } from './reduce.js';
 import { dropoutBackward, dropoutForward } from './dropout.js';
 
 function applyActivation(activation: FusedActivation, count: number, width: number, y: Float32Array): void {
@@ -39,6 +39,7 @@ export const referenceKernels: KernelSet = {
   dropoutForward,
   dropoutBackward,
   addInto,
+  allFinite,
   applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
     applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),
 };

@@ -26,6 +26,7 @@ export function wasmKernelSet(k: WasmKernels): KernelSet {
     dropoutForward: (x, y, keep, count, rate, seed, layerIndex, step, first) => k.dropoutForward(x, y, keep, count, rate, seed, layerIndex, step, first),
     dropoutBackward: (dy, dx, keep, count, rate) => k.dropoutBackward(dy, dx, keep, count, rate),
     addInto: (a, b, begin, end) => k.addInto(a, b, begin, end),
+    allFinite: (a, begin, end) => k.allFinite(a, begin, end),
     applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
       k.applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),
   };

@@ -8,7 +8,7 @@ import { denseBackwardFilter, denseBackwardInput, denseForward } from '../dense.
 import { type Padding, windowGeometry, type WindowGeometry } from '../geometry.js';
 import { softmaxCrossEntropyFromLogits } from '../losses.js';
 import { avgPoolBackward, avgPoolForward, extremePoolBackward, extremePoolForward } from '../pool2d.js';
-import { addInto } from '../reduce.js';
+import { addInto, allFinite } from '../reduce.js';
 import {
   conv2dBackwardFilterScratchBytes, conv2dBackwardInputScratchBytes, conv2dForwardScratchBytes, conv2dScratchBytes, denseGeometry, type WasmKernels,
 } from './kernels.js';
@@ -332,6 +332,30 @@ describe('fast activations, loss, reduction and updates equal the reference bit 
     k.addInto(a, b, 3, 998);
     addInto(aRef, b, 3, 998);
     expectBitwise(a, aRef, 'addInto');
+  });
+
+  it('allFinite finds one NaN or infinity anywhere in its range, as the reference does', () => {
+    const a = random(1003, 40);
+    // The largest finite floats are finite: x - x is 0 for them too.
+    a[0] = 3.4028234663852886e38;
+    a[1] = -3.4028234663852886e38;
+    expect(k.allFinite(a)).toBe(true);
+    expect(allFinite(a)).toBe(true);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      // SIMD lanes at the start, the middle and the last full vector, and the scalar tail.
+      for (const at of [0, 5, 500, 999, 1002]) {
+        const saved = a[at];
+        a[at] = bad;
+        expect(k.allFinite(a), `${bad} at ${at}`).toBe(false);
+        expect(allFinite(a), `${bad} at ${at}`).toBe(false);
+        a[at] = saved;
+      }
+    }
+    // Only the range is read.
+    a[2] = Number.NaN;
+    expect(k.allFinite(a, 3, 1003)).toBe(true);
+    expect(k.allFinite(a, 0, 3)).toBe(false);
+    expect(allFinite(a, 3, 1003)).toBe(true);
   });
 
   it('Adam and SGD updates, after turning the gradient sum into the mean', () => {

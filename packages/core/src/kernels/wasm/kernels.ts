@@ -274,10 +274,15 @@ export class WasmKernels {
   /** a[i] += b[i] over [begin, end): the reduction tree's addition; see src/kernels/reduce.ts. */
   addInto(a: Float32Array, b: Float32Array, begin = 0, end = a.length): void {
     const op = 'addInto';
-    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && begin <= end)) {
-      throw new RangeError(`${op}: [begin, end) must be a range of integers, got [${begin}, ${end})`);
-    }
+    this.#range(op, begin, end);
     this.raw.addInto(this.#ptr(op, 'a', a, end), this.#ptr(op, 'b', b, end), begin, end);
+  }
+
+  /** Whether every a[i] over [begin, end) is finite; see src/kernels/reduce.ts. */
+  allFinite(a: Float32Array, begin = 0, end = a.length): boolean {
+    const op = 'allFinite';
+    this.#range(op, begin, end);
+    return this.raw.allFinite(this.#ptr(op, 'a', a, end), begin, end) === 1;
   }
 
   /**
@@ -290,9 +295,7 @@ export class WasmKernels {
     batchSize: number, iteration: number, begin = 0, end = params.length,
   ): void {
     const op = 'applyUpdate';
-    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && begin <= end)) {
-      throw new RangeError(`${op}: [begin, end) must be a range of integers, got [${begin}, ${end})`);
-    }
+    this.#range(op, begin, end);
     const p = this.#ptr(op, 'params', params, end);
     const g = this.#ptr(op, 'gradSum', gradSum, end);
     if (optimizer.className === 'Adam') {
@@ -319,6 +322,12 @@ export class WasmKernels {
   }
 
   // --- checks ------------------------------------------------------------------------------------
+
+  #range(op: string, begin: number, end: number): void {
+    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && begin <= end)) {
+      throw new RangeError(`${op}: [begin, end) must be a range of integers, got [${begin}, ${end})`);
+    }
+  }
 
   /** The view's address, after checking that it lies in the heap and holds `length` elements. */
   #ptr(op: string, name: string, view: View, length: number): number {
