@@ -217,6 +217,16 @@ describe('trainOnBatch, evaluate, predict', () => {
     for (const [i, [x, y]] of batches.entries()) expect(await inOrder.trainOnBatch(x, y), `batch ${i}`).toEqual(losses[i]);
     expect(bits(together.params)).toEqual(bits(inOrder.params));
 
+    // Beside a running fit, neither another fit nor trainOnBatch may start: both write the weights.
+    const fitting = together.fit(x256, y256, { batchSize: 32, epochs: 1, maxSteps: 2 });
+    await expect(together.fit(x256, y256, { maxSteps: 1 })).rejects.toMatchObject({ code: 'CNN_ERR_BUSY', message: expect.stringMatching(/^fit: this model is already training \(a fit is running\); await it/) });
+    await expect(together.trainOnBatch(x256.slice(0, 8), y256.slice(0, 8))).rejects.toMatchObject({ code: 'CNN_ERR_BUSY' });
+    await fitting;
+    const queued = together.trainOnBatch(x256.slice(0, 8), y256.slice(0, 8));
+    await expect(together.fit(x256, y256, { maxSteps: 1 })).rejects.toMatchObject({ code: 'CNN_ERR_BUSY', message: expect.stringContaining('(trainOnBatch is running)') });
+    await queued;
+    await together.fit(x256, y256, { batchSize: 32, epochs: 1, maxSteps: 1 });
+
     const err = await caught(() => byBatch.trainOnBatch(x256.slice(0, 0), y256.slice(0, 0)));
     expect(err).toMatchObject({ code: 'CNN_ERR_BAD_INPUT', message: expect.stringContaining('the batch is empty') });
   });

@@ -93,6 +93,9 @@ export class Sequential {
   #batchStrategy: SingleThreadStrategy | undefined;
   /** The last trainOnBatch step queued (settled, never rejected): the next one starts after it. */
   #batchQueue: Promise<unknown> = Promise.resolve();
+  /** trainOnBatch steps queued and not yet settled, and whether a fit is running (both write the weights). */
+  #batchesPending = 0;
+  #fitting = false;
 
   constructor(args: SequentialArgs = {}) {
     const a = normalizeConfig<SequentialArgs>('Sequential', args, ['name', 'layers', 'seed']);
@@ -250,15 +253,26 @@ export class Sequential {
     const seed = nonNegativeInt('fit.seed', a.seed ?? this.seed);
     const callbacks = a.callbacks === undefined ? [] : Array.isArray(a.callbacks) ? [...a.callbacks] : [a.callbacks];
     if (a.verbose === 1) callbacks.push(consoleLogger(epochs));
+    this.#requireIdle('fit');
     const strategy = a.strategy ?? singleThread();
     const state = this.#trainableState(compiled);
+    this.#fitting = true;
     try {
       return await fitLoop(state, train.x, train.y, {
         batchSize, epochs, initialEpoch, initialBatch, shuffle: a.shuffle ?? true, seed, microBatchSize, maxSteps,
         validation, callbacks, strategy,
       });
     } finally {
+      this.#fitting = false;
       await strategy.close();
+    }
+  }
+
+  /** A fit, and trainOnBatch steps, must not run beside a fit: both write the weights (TF.js refuses too). */
+  #requireIdle(what: string): void {
+    if (this.#fitting || (what === 'fit' && this.#batchesPending > 0)) {
+      const running = this.#fitting ? 'a fit' : 'trainOnBatch';
+      throw new CnnError('CNN_ERR_BUSY', `${what}: this model is already training (${running} is running); await it before calling ${what}`);
     }
   }
 
@@ -273,7 +287,9 @@ export class Sequential {
     if (n === 0) throw new CnnError('CNN_ERR_BAD_INPUT', 'trainOnBatch: the batch is empty; give it at least one sample');
     // Calls not awaited in between take their steps one after the other, in call order: the kept
     // strategy holds one batch at a time.
-    const step = this.#batchQueue.then(() => this.#stepOnBatch(compiled, x, y));
+    this.#requireIdle('trainOnBatch');
+    this.#batchesPending++;
+    const step = this.#batchQueue.then(() => this.#stepOnBatch(compiled, x, y)).finally(() => this.#batchesPending--);
     this.#batchQueue = step.catch(() => undefined);
     return step;
   }
