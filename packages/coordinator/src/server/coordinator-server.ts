@@ -9,7 +9,7 @@ import type { Dashboard } from '../dashboard/dashboard.js';
 import { type DecodeLimits, decodeHostMessage, encode, maxResultBytes } from '../protocol/codec.js';
 import { PROTOCOL_ERRORS, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
 import { type HostMessage, PROTOCOL_VERSION, type RunSpec } from '../protocol/messages.js';
-import { tokenMatches } from './token.js';
+import { rateLimitKey, tokenMatches } from './token.js';
 
 export interface ServerOptions {
   readonly host: string;
@@ -238,27 +238,29 @@ export class CoordinatorServer {
   }
 
   /**
-   * Checks a hello's token in constant time. An address that presented `allowed` wrong tokens within
-   * the window is refused without a check until the window ends, so guessing costs a minute per
-   * handful of tries (an honest host sharing that address is refused meanwhile too).
+   * Checks a hello's token in constant time. An address (of IPv6, its /64: rateLimitKey) that
+   * presented `allowed` wrong tokens within the window is refused without a check until the window
+   * ends, so guessing costs a minute per handful of tries (an honest host sharing that address is
+   * refused meanwhile too).
    */
   #checkToken(c: Connection, token: string): void {
     const { allowed, windowMs } = this.#o.tokenFailures ?? TOKEN_FAILURES;
     const now = Date.now();
-    let failures = this.#tokenFailures.get(c.ip);
+    const who = rateLimitKey(c.ip);
+    let failures = this.#tokenFailures.get(who);
     if (failures && now - failures.since > windowMs) {
-      this.#tokenFailures.delete(c.ip);
+      this.#tokenFailures.delete(who);
       failures = undefined;
     }
     if (failures && failures.count >= allowed) {
       const wait = Math.ceil((failures.since + windowMs - now) / 1000);
-      throw new ProtocolError('CNN_PROTO_BAD_TOKEN', `too many wrong tokens from ${c.ip}: refused without a check for ${wait} s more`);
+      throw new ProtocolError('CNN_PROTO_BAD_TOKEN', `too many wrong tokens from ${who}: refused without a check for ${wait} s more`);
     }
     if (tokenMatches(this.#o.token!, token)) return;
     if (!failures) {
       this.#forgetOldFailures(now, windowMs);
       failures = { count: 0, since: now };
-      this.#tokenFailures.set(c.ip, failures);
+      this.#tokenFailures.set(who, failures);
     }
     failures.count += 1;
     throw new ProtocolError('CNN_PROTO_BAD_TOKEN', 'the join token is wrong: use the --token printed by cnn-coordinator start');
