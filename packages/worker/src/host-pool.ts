@@ -1,14 +1,14 @@
 import { availableParallelism } from 'node:os';
 import {
   type BlockSum, CnnError, type HeapArena, type Loss, type Network, type Optimizer, type ShardStats, type StepRequest, type Tensor,
-  Workspace, bytesFor, evaluateRows, forwardRows, heapArena, processHeap, processKernels, shardCount, treeSpan,
+  Workspace, bytesFor, heapArena, processHeap, processKernels, shardCount, treeSpan,
 } from '@cnn/core';
 import { type Envelope, type HostSetup, type InferenceTask, decodeStats } from './protocol.js';
 import { type Span, planBlocks, splitRange } from './plan.js';
-import { type SharedTensor, shareTensor } from './shared-tensor.js';
+import { type SharedTensor, shareTensor, tensorOf } from './shared-tensor.js';
 import { CommandRunner } from './command-runner.js';
+import { runInferenceTask } from './inference-task.js';
 import { type Command, Phase2, type ReceivedCommand, StepChannel, type ThreadTiming } from './step-channel.js';
-import { type SharedTensor as Shared, tensorOf } from './shared-tensor.js';
 import { THREAD_INFERENCE_CAPACITY, threadRequests } from './thread-workspaces.js';
 import { type WorkerSet, leaseWorkers, returnWorkers } from './worker-threads.js';
 
@@ -445,22 +445,11 @@ export class HostPool {
     const remote = pool ? tasks.slice(0, tasks.length - own).map((t) => pool.run(this.#envelope(t), { name: 'infer' })) : [];
     remote.forEach((p) => p.catch(() => {}));
     try {
-      const local = tasks.slice(tasks.length - (pool ? own : tasks.length)).map((t) => this.#inferHere(t));
+      const local = tasks.slice(tasks.length - (pool ? own : tasks.length)).map((t) => runInferenceTask(this.#own.inference, t, this.#own.runner.loss, this.#setup.fuseSoftmax));
       return [...(await Promise.all(remote)), ...local];
     } catch (e) {
       return this.#fail({ step: null, what: out ? 'predicting' : 'evaluating' }, e instanceof Error ? e.message : String(e));
     }
-  }
-
-  /** One inference task on this thread. */
-  #inferHere(t: InferenceTask): unknown {
-    const ws = this.#own.inference;
-    const rows = tensorOf(t.x as Shared);
-    if (t.out) {
-      forwardRows(ws, rows, t.start, t.count, t.out, t.start * this.network.outputSize);
-      return null;
-    }
-    return evaluateRows(ws, rows, tensorOf(t.y as Shared), this.#own.runner.loss, this.#setup.fuseSoftmax, t.start, t.count);
   }
 
   #closedError(): CnnError {

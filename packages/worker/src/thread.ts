@@ -6,10 +6,10 @@
  * does (CommandRunner). Evaluation and prediction come as ordinary tasks (`infer`).
  */
 import {
-  Arena, CnnError, type Loss, type Network, Workspace, attachProcessHeap, evaluateRows, forwardRows, networkFromTopology, processKernels,
-  resolveLoss, resolveOptimizer,
+  Arena, CnnError, type Loss, Workspace, attachProcessHeap, networkFromTopology, processKernels, resolveLoss, resolveOptimizer,
 } from '@cnn/core';
 import { CommandRunner, ExitRequested } from './command-runner.js';
+import { runInferenceTask } from './inference-task.js';
 import { splitRange } from './plan.js';
 import { type BlockResult, type HostSetup, decodeEnvelope, decodeInferenceTask, decodeServeTask } from './protocol.js';
 import { tensorOf } from './shared-tensor.js';
@@ -19,7 +19,6 @@ import { threadRequests } from './thread-workspaces.js';
 /** What this thread holds for one pool. */
 interface Attached {
   readonly setup: HostSetup;
-  readonly network: Network;
   readonly loss: Loss;
   readonly channel: StepChannel;
   readonly runner: CommandRunner;
@@ -53,7 +52,7 @@ function attach(setup: HostSetup): Attached {
     setup, channel, training, kernels, loss, optimizer, x: setup.x && tensorOf(setup.x), y: setup.y && tensorOf(setup.y),
     ranges: splitRange(setup.params.length, setup.threads), timer, injectsFaults: true,
   });
-  return { setup, network, loss, channel, runner, inference, timer };
+  return { setup, loss, channel, runner, inference, timer };
 }
 
 /** The pool a message belongs to, attached on first sight, and the task it carries. */
@@ -87,13 +86,6 @@ export function serve(message: unknown): null {
 }
 
 export function infer(message: unknown): BlockResult | null {
-  const { pool, task: body } = open(message);
-  const task = decodeInferenceTask(body);
-  const rows = tensorOf(task.x);
-  if (task.out) {
-    forwardRows(pool.inference, rows, task.start, task.count, task.out, task.start * pool.network.outputSize);
-    return null;
-  }
-  if (!task.y) throw new CnnError('CNN_ERR_BAD_THREAD_MESSAGE', 'an evaluation task needs y');
-  return evaluateRows(pool.inference, rows, tensorOf(task.y), pool.loss, pool.setup.fuseSoftmax, task.start, task.count);
+  const { pool, task } = open(message);
+  return runInferenceTask(pool.inference, decodeInferenceTask(task), pool.loss, pool.setup.fuseSoftmax);
 }
