@@ -1,4 +1,4 @@
-import type { StepRequest } from '@cnn/core';
+import type { BlockSum, StepRequest } from '@cnn/core';
 import { type HostPool, wholeTree } from '@cnn/worker';
 import type { HostLink, WorkOrder, WorkResult } from './host-link.js';
 
@@ -26,10 +26,7 @@ export class LocalHostLink implements HostLink {
 
   async compute(order: WorkOrder): Promise<WorkResult> {
     if (order.params !== this.pool.params) throw new Error('the local host computes with the coordinator parameters only');
-    const started = performance.now();
-    const blocks = await this.pool.computeBlocks(order.request, order.pieces, { checkFinite: true });
-    const ms = performance.now() - started;
-    return { blocks, computeMs: ms, roundTripMs: ms, pool: this.pool };
+    return this.#timed(() => this.pool.computeBlocks(order.request, order.pieces, { checkFinite: true }));
   }
 
   /**
@@ -38,8 +35,13 @@ export class LocalHostLink implements HostLink {
    * A block that is not finite comes back with a NaN loss, and then nothing was updated.
    */
   async trainStep(request: StepRequest, shards: number): Promise<WorkResult> {
+    return this.#timed(() => this.pool.trainStep(request, wholeTree(shards), { checkFinite: true }));
+  }
+
+  /** A pool command's blocks as a host's result: no network, so the round trip is the compute time. */
+  async #timed(command: () => Promise<BlockSum[]>): Promise<WorkResult> {
     const started = performance.now();
-    const blocks = await this.pool.trainStep(request, wholeTree(shards), { checkFinite: true });
+    const blocks = await command();
     const ms = performance.now() - started;
     return { blocks, computeMs: ms, roundTripMs: ms, pool: this.pool };
   }
