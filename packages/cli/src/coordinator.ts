@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { DEFAULTS } from '@cnn/core';
-import { COORDINATOR_DEFAULTS, CoordinatorRun } from '@cnn/coordinator';
+import { COORDINATOR_DEFAULTS, CoordinatorRun, type RunLength } from '@cnn/coordinator';
 import { LOG_LEVELS, type LogLevel, createLogger } from './logger.js';
 import { runProgram } from './program.js';
 import { type OutputOptions, addOutputOptions, viewFor } from './progress/options.js';
@@ -51,7 +51,7 @@ export function coordinatorProgram(): Command {
   return program;
 }
 
-async function startCoordinator(opts: StartOptions, given: ReturnType<typeof givenLength>): Promise<number> {
+async function startCoordinator(opts: StartOptions, given: RunLength): Promise<number> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const log = createLogger('cnn-coordinator', opts.logLevel);
   const view = viewFor(opts);

@@ -1,4 +1,4 @@
-import type { RunSettings } from '@cnn/coordinator';
+import type { RunLength, RunSettings } from '@cnn/coordinator';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 /** Training flags shared by `cnn train` and `cnn-coordinator start`: the run's settings and where it goes. */
@@ -55,8 +55,8 @@ export function addTrainingOptions(cmd: Command, microBatchDefault: number): Com
 }
 
 /** The length flags given on the command line (not defaulted): with --resume they set the resumed run's length. */
-export function givenLength(cmd: Command): Partial<Pick<RunSettings, 'epochs' | 'maxSteps'>> {
-  const given: Partial<Pick<RunSettings, 'epochs' | 'maxSteps'>> = {};
+export function givenLength(cmd: Command): RunLength {
+  const given: RunLength = {};
   for (const name of ['epochs', 'maxSteps'] as const) {
     if (cmd.getOptionValueSource(name) === 'cli') given[name] = cmd.getOptionValue(name) as number;
   }

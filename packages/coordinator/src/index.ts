@@ -1,5 +1,5 @@
 /** @cnn/coordinator: many machines — the protocol, the coordinator, hosts that join it. */
-export { CoordinatorRun, COORDINATOR_DEFAULTS, type CoordinatorOptions, type ListenOptions, type RunOutcome, type RunSettings } from './run.js';
+export { CoordinatorRun, COORDINATOR_DEFAULTS, type CoordinatorOptions, type ListenOptions, type RunLength, type RunOutcome, type RunSettings } from './run.js';
 export { HostClient, HOST_DEFAULTS, type HostOptions, type HostOutcome } from './host/host-client.js';
 export { modelFrom, datasetFrom } from './load.js';
 export { RunFolder, defaultRunDir } from './run-folder.js';

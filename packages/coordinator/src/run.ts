@@ -30,6 +30,9 @@ export interface RunSettings {
   maxSteps?: number;
 }
 
+/** A run's length, as far as it is given: what --epochs / --max-steps set on a resumed run. */
+export type RunLength = Partial<Pick<RunSettings, 'epochs' | 'maxSteps'>>;
+
 export interface ListenOptions {
   host: string;
   port: number;
@@ -54,7 +57,7 @@ export interface CoordinatorOptions {
    * The length of the run given explicitly with --resume: it wins over the checkpoint's (whose other
    * settings fix the arithmetic), so a finished run can be trained further, as Keras' initialEpoch does.
    */
-  resumeLength?: Partial<Pick<RunSettings, 'epochs' | 'maxSteps'>>;
+  resumeLength?: RunLength;
   log: Logger;
   heartbeatMs?: number;
   handshakeTimeoutMs?: number;

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
 import { DEFAULTS } from '@cnn/core';
-import { CoordinatorRun } from '@cnn/coordinator';
+import { CoordinatorRun, type RunLength } from '@cnn/coordinator';
 import { LOG_LEVELS, type LogLevel, createLogger } from '../logger.js';
 import { type OutputOptions, addOutputOptions, viewFor } from '../progress/options.js';
 import { lateCallbacks, runProgress, trainToEnd } from '../training-run.js';
@@ -30,7 +30,7 @@ export function trainCommand(program: Command): void {
 }
 
 /** `given`: the length flags given on the command line, which --resume honours (see givenLength). */
-export async function train(opts: TrainOptions, given: ReturnType<typeof givenLength> = {}): Promise<number> {
+export async function train(opts: TrainOptions, given: RunLength = {}): Promise<number> {
   const view = viewFor(opts);
   const progress = lateCallbacks();
   const run = await CoordinatorRun.create({
