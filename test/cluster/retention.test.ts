@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { CoordinatorRun, HostClient } from '@cnn/coordinator';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../packages/cli/src/logger.js';
+import { tempDir } from '../cli-helpers.js';
 import { liveHeap } from '../helpers.js';
 
 // A cluster run handles a few messages, timers and promises per step on the coordinator and on every
@@ -16,7 +15,7 @@ describe('a long cluster run', () => {
   });
 
   it('keeps no memory per step on the coordinator or the host', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cnn-retention-'));
+    const out = tempDir('retention');
     dirs.push(out);
     const log = createLogger('retention', 'silent');
     const heapAt = new Map<number, number>();
