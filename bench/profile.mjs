@@ -221,7 +221,7 @@ function gatherOnly(s, ws) {
   for (let shard = 0; shard < s.shards; shard++) {
     const first = shard * j.microBatch;
     const n = Math.min(j.microBatch, j.batchSize - first);
-    gatherInputs(j.x, j.indices, j.batchStart + first, n, ws.input);
+    gatherInputs(j.x, j.indices, j.batchStart + first, n, ws);
     gatherTargets(j.y, s.loss.sparseTargets, width, j.indices, j.batchStart + first, n, ws.sparseTargetSet, ws.denseTargetSet);
   }
 }

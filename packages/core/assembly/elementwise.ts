@@ -61,6 +61,36 @@ export function allFinite(a: usize, begin: i32, end: i32): i32 {
   return i32(v128.all_true<i32>(f32x4.eq(acc, zero)) && tail == 0);
 }
 
+/**
+ * Four int32 lanes (bytes: the signed conversion is exact, and one instruction on x86 where the
+ * unsigned one is several) times `scale` in float64, each product rounded once to float32, at dst.
+ */
+@inline function scaleFour(dst: usize, words: v128, scale: v128): void {
+  const low = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.convert_low_i32x4_s(words), scale));
+  const high = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.convert_low_i32x4_s(v128.shuffle<i32>(words, words, 2, 3, 0, 1)), scale));
+  v128.store(dst, v128.shuffle<i32>(low, high, 0, 1, 4, 5));
+}
+
+/**
+ * dst[i] = src[i] * scale over count bytes: the float64 product rounded once to float32, as the
+ * reference's store into a Float32Array rounds it (so each value is tensor.ts' byteLut entry).
+ */
+export function bytesToFloats(src: usize, dst: usize, count: i32, scale: f64): void {
+  const s = f64x2.splat(scale);
+  let i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const bytes = v128.load(src + <usize>i);
+    const low = i16x8.extend_low_i8x16_u(bytes);
+    const high = i16x8.extend_high_i8x16_u(bytes);
+    const out = dst + <usize>i * F32;
+    scaleFour(out, i32x4.extend_low_i16x8_u(low), s);
+    scaleFour(out + 16, i32x4.extend_high_i16x8_u(low), s);
+    scaleFour(out + 32, i32x4.extend_low_i16x8_u(high), s);
+    scaleFour(out + 48, i32x4.extend_high_i16x8_u(high), s);
+  }
+  for (; i < count; i++) store<f32>(dst + <usize>i * F32, <f32>(<f64>load<u8>(src + <usize>i) * scale));
+}
+
 /** The gradient element at grad + o; with divisor != 0 first turned into the batch mean in place. */
 @inline function meanGradient(grad: usize, o: usize, divisor: f64): f32 {
   let g = load<f32>(grad + o);

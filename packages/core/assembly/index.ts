@@ -7,6 +7,6 @@
  */
 export { conv2dForward, conv2dBackwardInput, conv2dBackwardFilter, conv2dForwardScratch, conv2dBackwardInputScratch, conv2dBackwardFilterScratch } from './conv';
 export { extremePoolForward, extremePoolBackward, avgPoolForward, avgPoolBackward } from './pool';
-export { reluForward, reluBackward, addInto, allFinite, adamUpdate, sgdUpdate } from './elementwise';
+export { reluForward, reluBackward, addInto, allFinite, bytesToFloats, adamUpdate, sgdUpdate } from './elementwise';
 export { softmaxForward, softmaxBackward, softmaxCrossEntropy } from './softmax';
 export { dropoutForward, dropoutBackward } from './dropout';

@@ -39,7 +39,7 @@ export { SingleThreadStrategy, type SingleThreadOptions, singleThread } from './
 export type { Strategy, StepRequest, TrainingSetup } from './train/strategy.js';
 export { applyUpdate } from './train/update.js';
 export { forwardRows, evaluateRows } from './train/inference.js';
-export { gatherInputs, gatherTargets, validateInputs, validateTargets } from './train/batch.js';
+export { type InputBuffers, gatherInputs, gatherTargets, validateInputs, validateTargets } from './train/batch.js';
 
 export { datasets, mnist, fashionMnist, loadIdxDataset, datasetFingerprint, type Dataset, type Split } from './data/datasets.js';
 export { readIdxFile, parseIdx, type IdxArray } from './data/idx.js';

@@ -38,6 +38,8 @@ export interface KernelSet {
   addInto(a: Float32Array, b: Float32Array, begin?: number, end?: number): void;
   /** Whether every a[i] over [begin, end) is finite: the check of a gradient before it may update. */
   allFinite(a: Float32Array, begin?: number, end?: number): boolean;
+  /** dst[i] = src[i] * scale over count bytes, rounded to float32 (uint8 samples to inputs); bit for bit in every set. */
+  bytesToFloats(src: Uint8Array, dst: Float32Array, count: number, scale: number): void;
   /** gradSum /= batchSize, then the optimizer over [begin, end); bit for bit in every set. */
   applyUpdate(optimizer: Optimizer, params: Float32Array, gradSum: Float32Array, slots: readonly Float32Array[], batchSize: number, iteration: number, begin?: number, end?: number): void;
 }

@@ -7,6 +7,7 @@ import type { WindowGeometry } from './geometry.js';
 import type { FusedActivation, KernelSet } from './kernel-set.js';
 import { avgPoolBackward, avgPoolForward, extremePoolBackward, extremePoolForward } from './pool2d.js';
 import { addInto, allFinite } from './reduce.js';
+import { bytesToFloats } from './bytes.js';
 import { dropoutBackward, dropoutForward } from './dropout.js';
 
 function applyActivation(activation: FusedActivation, count: number, width: number, y: Float32Array): void {
@@ -40,6 +41,7 @@ export const referenceKernels: KernelSet = {
   dropoutBackward,
   addInto,
   allFinite,
+  bytesToFloats,
   applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
     applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),
 };

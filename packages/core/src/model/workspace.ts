@@ -29,6 +29,8 @@ export class Workspace {
   readonly kernels: KernelSet;
   /** Network input for `capacity` samples (NHWC rows). */
   readonly input: Float32Array;
+  /** uint8 samples pass through here on their way to `input` (the fast kernels read only heap memory). */
+  readonly inputBytes: Uint8Array;
   /** Network output (probabilities after a fused loss) for `capacity` samples. */
   readonly output: Float32Array;
   /** Gradient of the loss w.r.t. the output (null for inference). */
@@ -71,6 +73,7 @@ export class Workspace {
     network.layers.forEach((layer, i) => {
       for (const r of layer.scratchRequests(capacity, training, kernels)) req.push({ ...r, name: `scratch${i}/${r.name}` });
     });
+    req.push({ name: 'inputBytes', kind: 'u8', length: capacity * network.inputSize });
     req.push({ name: 'sparseTargets', kind: 'i32', length: capacity });
     req.push({ name: 'denseTargets', kind: 'f32', length: capacity * network.outputSize });
     for (let k = 0; k < gradSlots; k++) req.push({ name: `slot${k}`, kind: 'f32', length: network.paramCount });
@@ -122,6 +125,7 @@ export class Workspace {
       return { x: acts[i], y: acts[i + 1], dx: i === 0 ? null : grads[i], dy: grads[i + 1], params: paramViews[i], grads: [], scratch };
     });
     this.input = acts[0];
+    this.inputBytes = views.get('inputBytes') as Uint8Array;
     this.output = acts[layers.length];
     this.outputGrad = grads[layers.length];
     this.sparseTargets = views.get('sparseTargets') as Int32Array;

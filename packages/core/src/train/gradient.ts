@@ -43,7 +43,7 @@ export function gradientOfShard(ws: Workspace, job: StepJob, shard: number, slot
   const n = Math.min(job.microBatch, job.batchSize - first);
   const width = ws.network.outputSize;
   const start = job.batchStart + first;
-  gatherInputs(job.x, job.indices, start, n, ws.input);
+  gatherInputs(job.x, job.indices, start, n, ws);
   const targets = gatherTargets(job.y, job.loss.sparseTargets, width, job.indices, start, n, ws.sparseTargetSet, ws.denseTargetSet);
   ws.forward(n, true, job.seed, job.step, first, job.fuseSoftmax);
   const lossSum = job.loss.compute(n, width, ws.output, targets, ws.outputGrad, job.fuseSoftmax);

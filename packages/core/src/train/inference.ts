@@ -11,7 +11,7 @@ export function forwardRows(ws: Workspace, x: Tensor, start: number, n: number, 
   const cap = ws.options.capacity;
   for (let done = 0; done < n; done += cap) {
     const k = Math.min(cap, n - done);
-    gatherInputs(x, null, start + done, k, ws.input);
+    gatherInputs(x, null, start + done, k, ws);
     ws.forward(k, false, 0, 0, 0, false);
     out.set(ws.output.subarray(0, k * width), outOffset + done * width);
   }
@@ -24,7 +24,7 @@ export function evaluateRows(ws: Workspace, x: Tensor, y: Tensor, loss: Loss, fu
   const total: ShardStats = { lossSum: 0, correct: 0, count: 0 };
   for (let done = 0; done < n; done += cap) {
     const k = Math.min(cap, n - done);
-    gatherInputs(x, null, start + done, k, ws.input);
+    gatherInputs(x, null, start + done, k, ws);
     const targets = gatherTargets(y, loss.sparseTargets, width, null, start + done, k, ws.sparseTargetSet, ws.denseTargetSet);
     ws.forward(k, false, 0, 0, 0, fuseSoftmax);
     total.lossSum += loss.compute(k, width, ws.output, targets, null, fuseSoftmax);

@@ -25,6 +25,7 @@ export interface KernelExports {
   reluBackward(y: Ptr, dy: Ptr, dx: Ptr, count: number): void;
   addInto(a: Ptr, b: Ptr, begin: number, end: number): void;
   allFinite(a: Ptr, begin: number, end: number): number;
+  bytesToFloats(src: Ptr, dst: Ptr, count: number, scale: number): void;
   adamUpdate(params: Ptr, grad: Ptr, m: Ptr, v: Ptr, begin: number, end: number, alpha: number, oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, divisor: number): void;
   sgdUpdate(params: Ptr, grad: Ptr, velocity: Ptr, begin: number, end: number, learningRate: number, momentum: number, nesterov: number, divisor: number): void;
   softmaxForward(x: Ptr, y: Ptr, rows: number, width: number): void;

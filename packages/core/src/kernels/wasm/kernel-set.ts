@@ -27,6 +27,7 @@ export function wasmKernelSet(k: WasmKernels): KernelSet {
     dropoutBackward: (dy, dx, keep, count, rate) => k.dropoutBackward(dy, dx, keep, count, rate),
     addInto: (a, b, begin, end) => k.addInto(a, b, begin, end),
     allFinite: (a, begin, end) => k.allFinite(a, begin, end),
+    bytesToFloats: (src, dst, count, scale) => k.bytesToFloats(src, dst, count, scale),
     applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
       k.applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),
   };

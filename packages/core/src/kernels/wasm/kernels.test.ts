@@ -9,6 +9,8 @@ import { type Padding, windowGeometry, type WindowGeometry } from '../geometry.j
 import { softmaxCrossEntropyFromLogits } from '../losses.js';
 import { avgPoolBackward, avgPoolForward, extremePoolBackward, extremePoolForward } from '../pool2d.js';
 import { addInto, allFinite } from '../reduce.js';
+import { bytesToFloats } from '../bytes.js';
+import { byteLut } from '../../tensor.js';
 import {
   conv2dBackwardFilterScratchBytes, conv2dBackwardInputScratchBytes, conv2dForwardScratchBytes, conv2dScratchBytes, denseGeometry, type WasmKernels,
 } from './kernels.js';
@@ -332,6 +334,30 @@ describe('fast activations, loss, reduction and updates equal the reference bit 
     k.addInto(a, b, 3, 998);
     addInto(aRef, b, 3, 998);
     expectBitwise(a, aRef, 'addInto');
+  });
+
+  it('bytesToFloats gives every byte its byteLut value under any scale, as the reference does', () => {
+    // Every byte value, in SIMD lanes and (count not a multiple of 16) in the scalar tail.
+    const count = 256 + 16 + 5;
+    const src = heap.u8(count);
+    for (let i = 0; i < count; i++) src[i] = (i * 37 + 11) & 0xff;
+    for (let i = 0; i < 256; i++) src[i] = i;
+    const dst = heap.f32(count);
+    const ref = new Float32Array(count);
+    // 1/255 (pixels) and others whose float32 product differs from the float64 one for some bytes.
+    for (const scale of [1 / 255, 1, 0.1, 1 / 3, 2.5e-3, 0]) {
+      dst.fill(Number.NaN);
+      k.bytesToFloats(src, dst, count, scale);
+      bytesToFloats(src, ref, count, scale);
+      expectBitwise(dst, ref, `bytesToFloats scale ${scale}`);
+      const lut = byteLut(scale);
+      for (let i = 0; i < count; i++) expect(dst[i], `byte ${src[i]} scale ${scale}`).toBe(lut[src[i]]);
+    }
+    // Only count values are written.
+    dst.fill(-1);
+    k.bytesToFloats(src, dst, 7, 1 / 255);
+    expect(dst[7]).toBe(-1);
+    expect(dst[6]).toBe(byteLut(1 / 255)[6]);
   });
 
   it('allFinite finds one NaN or infinity anywhere in its range, as the reference does', () => {

@@ -285,6 +285,13 @@ export class WasmKernels {
     return this.raw.allFinite(this.#ptr(op, 'a', a, end), begin, end) === 1;
   }
 
+  /** dst[i] = src[i] * scale over count bytes; see src/kernels/bytes.ts. */
+  bytesToFloats(src: Uint8Array, dst: Float32Array, count: number, scale: number): void {
+    const op = 'bytesToFloats';
+    this.#counts(op, count);
+    this.raw.bytesToFloats(this.#ptr(op, 'src', src, count), this.#ptr(op, 'dst', dst, count), count, scale);
+  }
+
   /**
    * The step's update as src/train/update.ts applies it: gradSum /= batchSize in place, then the
    * optimizer over params[begin, end). Adam and SGD run here, bit for bit as their TypeScript
