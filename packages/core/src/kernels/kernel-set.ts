@@ -2,6 +2,7 @@ import type { ArenaView, BufferRequest } from '../memory/arena.js';
 import type { Optimizer } from '../optimizers/optimizer.js';
 import type { ActivationName } from './activations.js';
 import type { WindowGeometry } from './geometry.js';
+import type { Targets } from './losses.js';
 
 /** An activation a convolution or dense kernel can apply as it writes its output. */
 export type FusedActivation = 'linear' | 'relu';
@@ -38,6 +39,8 @@ export interface KernelSet {
   addInto(a: Float32Array, b: Float32Array, begin?: number, end?: number): void;
   /** Whether every a[i] over [begin, end) is finite: the check of a gradient before it may update. */
   allFinite(a: Float32Array, begin?: number, end?: number): boolean;
+  /** Softmax cross-entropy from logits over a shard, in place (see kernels/losses.ts); bit for bit in every set. */
+  softmaxCrossEntropyFromLogits(rows: number, width: number, out: Float32Array, targets: Targets, grad: Float32Array | null): number;
   /** dst[i] = src[i] * scale over count bytes, rounded to float32 (uint8 samples to inputs); bit for bit in every set. */
   bytesToFloats(src: Uint8Array, dst: Float32Array, count: number, scale: number): void;
   /** gradSum /= batchSize, then the optimizer over [begin, end); bit for bit in every set. */

@@ -8,6 +8,7 @@ import type { FusedActivation, KernelSet } from './kernel-set.js';
 import { avgPoolBackward, avgPoolForward, extremePoolBackward, extremePoolForward } from './pool2d.js';
 import { addInto, allFinite } from './reduce.js';
 import { bytesToFloats } from './bytes.js';
+import { softmaxCrossEntropyFromLogits } from './losses.js';
 import { dropoutBackward, dropoutForward } from './dropout.js';
 
 function applyActivation(activation: FusedActivation, count: number, width: number, y: Float32Array): void {
@@ -42,6 +43,7 @@ export const referenceKernels: KernelSet = {
   addInto,
   allFinite,
   bytesToFloats,
+  softmaxCrossEntropyFromLogits,
   applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
     applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),
 };

@@ -1,5 +1,6 @@
 import { CnnError } from '../errors.js';
 import { crossEntropyOnProbabilities, meanSquaredError, softmaxCrossEntropyFromLogits, type Targets } from '../kernels/losses.js';
+import type { KernelSet } from '../kernels/kernel-set.js';
 import { normalizeConfig, resolveName } from '../names.js';
 
 export type LossName = 'sparseCategoricalCrossentropy' | 'categoricalCrossentropy' | 'meanSquaredError';
@@ -24,7 +25,8 @@ export interface Loss {
   readonly fromLogits: boolean;
   /** Can absorb a final softmax of the model. */
   readonly fusesSoftmax: boolean;
-  compute(rows: number, width: number, out: Float32Array, targets: Targets, grad: Float32Array | null, fused: boolean): number;
+  /** With `kernels` (a workspace's, whose buffers they all are), the loss runs on that kernel set; else in TypeScript. The bits are the same. */
+  compute(rows: number, width: number, out: Float32Array, targets: Targets, grad: Float32Array | null, fused: boolean, kernels?: KernelSet): number;
   getConfig(): string | { className: string; config: Record<string, unknown> };
 }
 
@@ -32,8 +34,10 @@ class CrossEntropy implements Loss {
   readonly fusesSoftmax = true;
   constructor(readonly name: LossName, readonly sparseTargets: boolean, readonly fromLogits: boolean) {}
 
-  compute(rows: number, width: number, out: Float32Array, targets: Targets, grad: Float32Array | null, fused: boolean): number {
-    if (fused || this.fromLogits) return softmaxCrossEntropyFromLogits(rows, width, out, targets, grad);
+  compute(rows: number, width: number, out: Float32Array, targets: Targets, grad: Float32Array | null, fused: boolean, kernels?: KernelSet): number {
+    if (fused || this.fromLogits) {
+      return kernels ? kernels.softmaxCrossEntropyFromLogits(rows, width, out, targets, grad) : softmaxCrossEntropyFromLogits(rows, width, out, targets, grad);
+    }
     return crossEntropyOnProbabilities(rows, width, out, targets, grad);
   }
 

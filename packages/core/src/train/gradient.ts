@@ -46,7 +46,7 @@ export function gradientOfShard(ws: Workspace, job: StepJob, shard: number, slot
   gatherInputs(job.x, job.indices, start, n, ws);
   const targets = gatherTargets(job.y, job.loss.sparseTargets, width, job.indices, start, n, ws.sparseTargetSet, ws.denseTargetSet);
   ws.forward(n, true, job.seed, job.step, first, job.fuseSoftmax);
-  const lossSum = job.loss.compute(n, width, ws.output, targets, ws.outputGrad, job.fuseSoftmax);
+  const lossSum = job.loss.compute(n, width, ws.output, targets, ws.outputGrad, job.fuseSoftmax, ws.kernels);
   const correct = countCorrect(n, width, ws.output, targets);
   ws.backward(slot, job.fuseSoftmax);
   return { lossSum, correct, count: n };

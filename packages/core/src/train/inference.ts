@@ -27,7 +27,7 @@ export function evaluateRows(ws: Workspace, x: Tensor, y: Tensor, loss: Loss, fu
     gatherInputs(x, null, start + done, k, ws);
     const targets = gatherTargets(y, loss.sparseTargets, width, null, start + done, k, ws.sparseTargetSet, ws.denseTargetSet);
     ws.forward(k, false, 0, 0, 0, fuseSoftmax);
-    total.lossSum += loss.compute(k, width, ws.output, targets, null, fuseSoftmax);
+    total.lossSum += loss.compute(k, width, ws.output, targets, null, fuseSoftmax, ws.kernels);
     total.correct += countCorrect(k, width, ws.output, targets);
     total.count += k;
   }

@@ -28,6 +28,7 @@ export function wasmKernelSet(k: WasmKernels): KernelSet {
     addInto: (a, b, begin, end) => k.addInto(a, b, begin, end),
     allFinite: (a, begin, end) => k.allFinite(a, begin, end),
     bytesToFloats: (src, dst, count, scale) => k.bytesToFloats(src, dst, count, scale),
+    softmaxCrossEntropyFromLogits: (rows, width, out, targets, grad) => k.softmaxCrossEntropyFromLogits(rows, width, out, targets, grad),
     applyUpdate: (optimizer: Optimizer, params, gradSum, slots, batchSize, iteration, begin, end) =>
       k.applyUpdate(optimizer, params, gradSum, slots, batchSize, iteration, begin, end),
   };
