@@ -67,6 +67,9 @@ export class KernelHeap {
   readonly #token1: number;
   /** SharedArrayBuffer objects of this memory already checked, so owns() costs a lookup. */
   readonly #known = new WeakSet<object>();
+  /** The buffer owns() recognised last, and the top of the heap it read last. */
+  #lastKnown: object | null = null;
+  #topSeen = 0;
   /** Freed byte ranges, sorted and coalesced; only on the creating thread (see free()). */
   readonly #free: { start: number; end: number }[] = [];
   #owner = false;
@@ -255,13 +258,21 @@ export class KernelHeap {
    */
   owns(view: ArrayBufferView): boolean {
     const buffer = view.buffer;
-    if (!this.#known.has(buffer)) {
-      if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEAP_HEADER_BYTES) return false;
-      const h = new Int32Array(buffer, 0, HEAP_HEADER_BYTES / 4);
-      if (h[MAGIC] !== MAGIC_VALUE || h[TOKEN0] !== this.#token0 || h[TOKEN1] !== this.#token1) return false;
-      this.#known.add(buffer);
+    // Every kernel call checks a few views, nearly always of one buffer: a WeakSet lookup each was
+    // 1.7% of a small model's step.
+    if (buffer !== this.#lastKnown) {
+      if (!this.#known.has(buffer)) {
+        if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEAP_HEADER_BYTES) return false;
+        const h = new Int32Array(buffer, 0, HEAP_HEADER_BYTES / 4);
+        if (h[MAGIC] !== MAGIC_VALUE || h[TOKEN0] !== this.#token0 || h[TOKEN1] !== this.#token1) return false;
+        this.#known.add(buffer);
+      }
+      this.#lastKnown = buffer;
     }
-    return view.byteOffset >= HEAP_HEADER_BYTES && view.byteOffset + view.byteLength <= Atomics.load(this.#header, TOP);
+    const end = view.byteOffset + view.byteLength;
+    // TOP only grows, so a view below the top seen last needs no atomic read.
+    if (end > this.#topSeen) this.#topSeen = Atomics.load(this.#header, TOP);
+    return view.byteOffset >= HEAP_HEADER_BYTES && end <= this.#topSeen;
   }
 
   /** A buffer of this memory at least `end` bytes long, refreshed if another thread grew it. */
