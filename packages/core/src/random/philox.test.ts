@@ -1,5 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { CounterRandom, philox4x32, Purpose } from './philox.js';
+import { CounterRandom, mulhi, philox4x32, Purpose } from './philox.js';
+
+describe('mulhi', () => {
+  it('is the high word of the exact 64-bit product, at the edges and on random pairs', () => {
+    const edges = [0, 1, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffeffff, 0xffffffff, 0xd2511f53, 0xcd9e8d57];
+    const pairs: [number, number][] = edges.flatMap((a) => edges.map((b): [number, number] => [a, b]));
+    let s = 12345;
+    for (let i = 0; i < 2000; i++) {
+      s = Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5;
+      const a = s >>> 0;
+      s = Math.imul(s ^ (s >>> 13), 0x297a2d39) + 0x9e3779b9;
+      pairs.push([a, s >>> 0]);
+    }
+    for (const [a, b] of pairs) expect(mulhi(a, b), `${a} x ${b}`).toBe(Number((BigInt(a) * BigInt(b)) >> 32n));
+  });
+});
 
 describe('philox4x32 (10 rounds) against the Random123 known-answer vectors', () => {
   // Random123's kat_vectors, "philox4x32 10": counter (4 words), key (2 words) -> output (4 words).
