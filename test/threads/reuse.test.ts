@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { singleThread } from '@cnn/core';
-import { FAULT_ENV, threads } from '@cnn/worker';
+import { FAULT_ENV, releaseIdleThreads, threads } from '@cnn/worker';
 import { afterEach, describe, expect, it } from 'vitest';
 import { firstBitDifference, trainSteps } from '../helpers.js';
 
@@ -43,5 +43,23 @@ describe('worker threads serve one pool after another', () => {
     const reference = await trainSteps('seed', singleThread(), options);
     const run = await trainSteps('seed', threads(2), options);
     expect(firstBitDifference(run.params, reference.params)).toBe(-1);
+  });
+
+  it('releaseIdleThreads ends the threads a fit gave back; the next fit starts fresh ones and gives the same bits', async () => {
+    const options = { steps: 6, batchSize: 32, microBatchSize: 8 };
+    const before = threadIds();
+    const first = await trainSteps('seed', threads(3), options);
+    const kept = threadIds();
+    await releaseIdleThreads();
+    const released = threadIds();
+    if (before && kept && released) {
+      const workers = [...kept].filter((id) => !before.has(id));
+      // Two worker threads (the main thread is the third), each with a thread or two of its own.
+      expect(workers.length, 'threads a threads(3) fit leaves idle').toBeGreaterThanOrEqual(2);
+      expect(workers.filter((id) => released.has(id)), 'idle threads left after releaseIdleThreads').toEqual([]);
+    }
+    await releaseIdleThreads(); // nothing idle: a no-op
+    const again = await trainSteps('seed', threads(3), options);
+    expect(firstBitDifference(again.params, first.params)).toBe(-1);
   });
 });
