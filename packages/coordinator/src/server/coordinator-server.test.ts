@@ -1,3 +1,4 @@
+import { connect as connectTcp } from 'node:net';
 import { Writable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -165,5 +166,18 @@ describe('before the handshake completes', () => {
     expect(await within(silent.closed, 'the timeout')).toBe(4009);
     expect(await within(welcomedOnly.closed, 'the timeout')).toBe(4009);
     expect(lines().filter((l) => l.code === 'CNN_PROTO_TIMEOUT')).toHaveLength(2);
+  });
+
+  it('an HTTP request whose headers never complete (a half-open upgrade) is closed within the handshake time too', async () => {
+    const { url } = await serve({ handshakeTimeoutMs: 300 });
+    const { hostname, port } = new URL(url);
+    const socket = connectTcp(Number(port), hostname);
+    const answer: Buffer[] = [];
+    socket.on('data', (d: Buffer) => answer.push(d));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
+    // Node's own default would keep it for 60 s; within() gives up long before that.
+    await within(closed, 'the server to close the half-open request');
+    expect(Buffer.concat(answer).toString('latin1')).toMatch(/^HTTP\/1\.1 408/);
   });
 });

@@ -85,7 +85,18 @@ export class CoordinatorServer {
   constructor(options: ServerOptions) {
     this.#o = options;
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#http_(req, res);
-    this.#http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
+    // A request whose headers never complete (a WebSocket upgrade held half-open) gets the handshake's
+    // time, not Node's 60 s, checked every second rather than every 30 s. Node times a request only
+    // until it is received, so the dashboard's event stream (a long response) is never cut.
+    const timeouts = {
+      headersTimeout: options.handshakeTimeoutMs,
+      // Node's default (300 s), raised if need be: Node refuses a headers timeout above it.
+      requestTimeout: Math.max(300_000, options.handshakeTimeoutMs),
+      connectionsCheckingInterval: Math.min(1000, options.handshakeTimeoutMs),
+    };
+    this.#http = options.tls
+      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...timeouts }, handler)
+      : createHttpServer(timeouts, handler);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxResultBytes(options.limits), perMessageDeflate: false });
     this.#http.on('upgrade', (req, socket, head) => {
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
