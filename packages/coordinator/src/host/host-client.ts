@@ -42,6 +42,15 @@ export interface HostOutcome {
 const FATAL = new Set(['CNN_PROTO_BAD_TOKEN', 'CNN_PROTO_BAD_VERSION', 'CNN_PROTO_BAD_MODEL', 'CNN_PROTO_BAD_DATASET']);
 
 /**
+ * What the host accepts from the coordinator in each state of a connection (anything else closes it
+ * with CNN_PROTO_UNEXPECTED): `welcome` once, after its hello; `work` only once it has answered ready.
+ */
+const HOST_ACCEPTS = {
+  hello: new Set<CoordinatorMessage['type']>(['welcome', 'done', 'reject']),
+  ready: new Set<CoordinatorMessage['type']>(['work', 'done', 'reject']),
+} as const;
+
+/**
  * Silence after which the coordinator counts as gone (a half-open connection shows only as silence).
  * Generous: a coordinator busy validating on its main thread pings late without being gone.
  */
@@ -124,6 +133,7 @@ export class HostClient {
     const { log } = this.#o;
     return new Promise((resolve) => {
       let joined = false;
+      let state: keyof typeof HOST_ACCEPTS = 'hello';
       let settled = false;
       let lastPing = Date.now();
       let heartbeatMs = 0;
@@ -152,8 +162,12 @@ export class HostClient {
           try {
             if (!isBinary) throw new ProtocolError('CNN_PROTO_MALFORMED', 'text frame from the coordinator');
             const message = decodeCoordinatorMessage(data, this.#prepared?.spec.paramCount ?? null);
+            if (!HOST_ACCEPTS[state].has(message.type)) {
+              throw new ProtocolError('CNN_PROTO_UNEXPECTED', `${message.type} from the coordinator ${state === 'hello' ? 'before its welcome' : 'after its welcome'}`);
+            }
             const outcome = await this.#handle(socket, message);
             if (message.type === 'welcome') {
+              state = 'ready';
               joined = true;
               heartbeatMs = message.heartbeatMs;
               const silence = Math.max(COORDINATOR_SILENCE_MS, 3 * heartbeatMs);
