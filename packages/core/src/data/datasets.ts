@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { CnnError, check } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { type IdxArray, readIdxFile } from './idx.js';
+import { HOST_IS_LITTLE_ENDIAN } from '../platform.js';
 
 export interface Split {
   /** Images [N, height, width, 1], uint8 storage read as float32 in [0, 1]. */
@@ -134,7 +135,6 @@ function maxOf(t: Tensor): number {
   return max;
 }
 
-const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The bytes of a typed array in little-endian order, so hosts of either byte order agree on a fingerprint. */
 function littleEndianBytes(a: Tensor['storage']): Uint8Array {

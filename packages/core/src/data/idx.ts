@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { CnnError, check } from '../errors.js';
+import { HOST_IS_LITTLE_ENDIAN } from '../platform.js';
 
 /**
  * Reader for the IDX format of LeCun's MNIST files (http://yann.lecun.com/exdb/mnist/):
@@ -41,7 +42,6 @@ const EXPECTED_MAGIC =
 /** Magic bytes of a gzip member (RFC 1952). No IDX file starts with them: its first two bytes are zero. */
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
 
-const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Reads an IDX file, plain or gzipped. Throws CnnError CNN_ERR_FILE_NOT_FOUND or CNN_ERR_BAD_IDX. */
 export function readIdxFile(path: string): IdxArray {

@@ -1,5 +1,6 @@
 import { CnnError } from '../errors.js';
 import { wasmApi, type WasmMemory } from '../kernels/wasm/wasm-api.js';
+import { requireLittleEndian } from '../platform.js';
 
 /*
  * The kernel heap: one shared WebAssembly.Memory per process, which the fast kernels' module
@@ -99,6 +100,7 @@ export class KernelHeap {
    * thread that owns the run) and hand `heap.memory` to the other threads.
    */
   static create(initialBytes: number = KERNEL_HEAP_DEFAULTS.initialBytes, options: KernelHeapOptions = {}): KernelHeap {
+    requireLittleEndian('the kernel heap');
     const maximumBytes = options.maximumBytes ?? KERNEL_HEAP_DEFAULTS.maximumBytes;
     if (!Number.isSafeInteger(initialBytes) || initialBytes < 0) throw new RangeError(`initialBytes must be a non-negative integer, got ${initialBytes}`);
     if (!Number.isSafeInteger(maximumBytes) || maximumBytes <= 0) throw new RangeError(`options.maximumBytes must be a positive integer, got ${maximumBytes}`);
