@@ -1,8 +1,17 @@
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 
 /** Longest a recorded step line waits before it is written (a reader polling the file sees it by then). */
 const FLUSH_MS = 200;
+
+/** What an earlier run left in a folder's metrics.jsonl, as a resumed run takes it over. */
+export interface EarlierMetrics {
+  /** Step lines in step order: those of the lineage that reached the checkpoint, none past it. */
+  readonly steps: { step: number; loss: number | undefined; acc: number | undefined }[];
+  /** Epoch lines (1-based epochs) in order, with their logs. */
+  readonly epochs: { epoch: number; logs: Record<string, number> }[];
+}
 
 /** runs/2026-11-28T20-31-05: sortable, and safe in file names everywhere. */
 export function defaultRunDir(now = new Date()): string {
@@ -38,6 +47,41 @@ export class RunFolder {
     const now = new Date();
     this.#pending += JSON.stringify({ event, time: now.toISOString(), ...fields }) + '\n';
     if (event !== 'step' || now.getTime() - this.#flushedAt >= FLUSH_MS) this.flush();
+  }
+
+  /**
+   * The metrics an earlier run wrote here, up to the step and epoch a resumed run starts from (read
+   * before this run records anything). A run killed after its last checkpoint wrote steps the resumed
+   * run trains again: where the step count goes back, the lines from there on replace the ones
+   * before. A line cut short by the kill, or any line that does not parse, is skipped.
+   */
+  async earlierMetrics(upToStep: number, upToEpoch: number): Promise<EarlierMetrics> {
+    const steps: EarlierMetrics['steps'] = [];
+    const epochs = new Map<number, Record<string, number>>();
+    if (!existsSync(this.#metrics)) return { steps, epochs: [] };
+    const lines = createInterface({ input: createReadStream(this.#metrics, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      let m: Record<string, unknown>;
+      try {
+        m = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      const number = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+      if (m.event === 'step' && Number.isInteger(m.step)) {
+        const step = m.step as number;
+        while (steps.length > 0 && steps[steps.length - 1].step >= step) steps.pop();
+        steps.push({ step, loss: number(m.loss), acc: number(m.acc) });
+      } else if (m.event === 'epoch' && Number.isInteger(m.epoch)) {
+        const logs: Record<string, number> = {};
+        for (const [k, v] of Object.entries(m)) if (k !== 'event' && k !== 'time' && k !== 'epoch' && number(v) !== undefined) logs[k] = v as number;
+        epochs.set(m.epoch as number, logs);
+      }
+    }
+    return {
+      steps: steps.filter((s) => s.step <= upToStep),
+      epochs: [...epochs].filter(([e]) => e <= upToEpoch).sort(([a], [b]) => a - b).map(([epoch, logs]) => ({ epoch, logs })),
+    };
   }
 
   /** Writes the lines not yet in the file (at the end of a run, and before it stops for any reason). */

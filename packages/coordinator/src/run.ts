@@ -252,6 +252,7 @@ export class CoordinatorRun {
     const done = this.model.iterations;
     const initialEpoch = Math.floor(done / stepsPerEpoch);
     const initialBatch = done % stepsPerEpoch;
+    if (this.#checkpoint !== null) this.status.restore(await folder.earlierMetrics(done, initialEpoch));
     let lastLogs: Logs = {};
     const bookkeeping: Callbacks = {
       onBatchEnd: async (batch, logs = {}) => {

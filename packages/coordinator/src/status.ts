@@ -2,6 +2,7 @@ import type { Logs } from '@cnn/core';
 import type { StepTiming } from './cluster/cluster-strategy.js';
 import type { Membership, MembershipEvent } from './cluster/membership.js';
 import { RunMetrics } from './dashboard/metrics.js';
+import type { EarlierMetrics } from './run-folder.js';
 import type { RunSettings } from './run.js';
 
 /** Steps whose timings the throughput figures average over. */
@@ -68,6 +69,21 @@ export class RunStatus {
   onEpoch(epoch: number, logs: Logs): void {
     this.#epochs.push({ epoch: epoch + 1, logs });
     this.metrics.recordEpoch(epoch + 1, this.#step, logs);
+  }
+
+  /** A resumed run's curves and epoch history start with what the interrupted run recorded. */
+  restore(earlier: EarlierMetrics): void {
+    const stepsPerEpoch = Math.ceil(this.#samples / this.#settings.batchSize);
+    for (const s of earlier.steps) this.metrics.recordStep(s.step, s.loss, s.acc);
+    const last = earlier.steps.at(-1);
+    if (last) {
+      this.#step = last.step;
+      this.#last = { ...(last.loss === undefined ? {} : { loss: last.loss }), ...(last.acc === undefined ? {} : { acc: last.acc }) };
+    }
+    for (const e of earlier.epochs) {
+      this.#epochs.push({ epoch: e.epoch, logs: e.logs });
+      this.metrics.recordEpoch(e.epoch, e.epoch * stepsPerEpoch, e.logs);
+    }
   }
 
   onStepTiming(t: StepTiming): void {
