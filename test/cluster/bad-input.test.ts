@@ -150,7 +150,7 @@ interface Status {
 }
 
 async function status(url: string): Promise<Status> {
-  const res = await fetch(`${url.replace(/^ws/, 'http')}/status`);
+  const res = await fetch(`${url.replace(/^ws/, 'http')}/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toBe('application/json');
   return (await res.json()) as Status;

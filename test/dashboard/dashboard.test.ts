@@ -145,4 +145,26 @@ describe.skipIf(unavailable !== null)('the coordinator dashboard in Chromium', (
     expect(requests.filter((u) => new URL(u).host !== new URL(origin).host)).toEqual([]);
     expect(problems).toEqual([]);
   });
+
+  it('of a run with a token, shows the run to the link that carries it and tells a bare visit what it needs', async () => {
+    const root = tempDir('dashboard-token');
+    const data = await writeSmallMnist(join(root, 'data'), 512, 128);
+    // --min-hosts 1 and no host: the run waits, so both visits find it there.
+    const coordinator = await startCoordinator([...RUN, '--dataset', data, '--local-threads', '1', '--min-hosts', '1', '--token', 'dash-token', '--out', join(root, 'run')]);
+    started.push(coordinator);
+    const origin = coordinator.url.replace(/^ws/, 'http');
+    browser ??= await launchChromium();
+
+    const bare = await browser.newPage();
+    await bare.goto(`${origin}/`);
+    await bare.waitForSelector('#conn[data-conn="ended"]');
+    expect(await text(bare, '#conn')).toMatch(/this run needs its token: open the link cnn-coordinator start printed/);
+    expect(await bare.locator('#hosts tbody tr').count()).toBe(0);
+
+    const linked = await browser.newPage();
+    await linked.goto(`${origin}/?token=dash-token`);
+    await linked.waitForSelector('#conn[data-conn="live"]');
+    await linked.waitForSelector('#hosts tbody tr[data-host="local"]');
+    coordinator.child.kill('SIGKILL');
+  });
 });

@@ -223,7 +223,8 @@ export class CoordinatorRun {
       const scheme = o.listen.tls ? 'wss' : 'ws';
       const shown = o.listen.host === '0.0.0.0' || o.listen.host === '::' ? hostname() : o.listen.host;
       const joinCommand = `cnn-worker join ${scheme}://${shown}:${port}${o.listen.token ? ` --token ${o.listen.token}` : ''}`;
-      const dashboardUrl = `${o.listen.tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
+      // The run's data behind the page is for token holders: the link carries it (as the join command does).
+      const dashboardUrl = `${o.listen.tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/${o.listen.token ? `?token=${encodeURIComponent(o.listen.token)}` : ''}`;
       o.log.info({ port, joinCommand, dashboardUrl }, 'coordinator listening');
       o.onListening?.({ port, joinCommand, dashboardUrl });
     }

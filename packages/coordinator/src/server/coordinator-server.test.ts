@@ -181,3 +181,38 @@ describe('before the handshake completes', () => {
     expect(Buffer.concat(answer).toString('latin1')).toMatch(/^HTTP\/1\.1 408/);
   });
 });
+
+describe('the run\'s data over HTTP is for holders of its token', () => {
+  it('GET /status and /events need the token (header or ?token=); wrong ones count against the address; the page itself is open', async () => {
+    const { url } = await serve({ status: () => ({ step: 7 }), tokenFailures: { allowed: 2, windowMs: 60_000 } });
+    const base = url.replace(/^ws/, 'http');
+    const missing = await fetch(`${base}/status`);
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toMatchObject({ error: 'CNN_ERR_UNAUTHORIZED', message: expect.stringMatching(/needs the run's token.*\?token=/) });
+    expect((await fetch(`${base}/events`)).status).toBe(401);
+    const byHeader = await fetch(`${base}/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(byHeader.status).toBe(200);
+    expect(await byHeader.json()).toEqual({ step: 7 });
+    expect((await fetch(`${base}/status?token=${encodeURIComponent(TOKEN)}`)).status).toBe(200);
+    // No dashboard in this server: past the token, /events is simply not here.
+    expect((await fetch(`${base}/events?token=${encodeURIComponent(TOKEN)}`)).status).toBe(404);
+
+    // Two wrong tokens, then even the right one is refused unchecked for the window, over HTTP and for hellos alike.
+    for (const guess of ['guess-1', 'guess-2']) {
+      const wrong = await fetch(`${base}/status`, { headers: { authorization: `Bearer ${guess}` } });
+      expect(wrong.status).toBe(401);
+      expect((await wrong.json()).message).toMatch(/the join token is wrong/);
+    }
+    const locked = await fetch(`${base}/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(locked.status).toBe(401);
+    expect((await locked.json()).message).toMatch(/too many wrong tokens from 127\.0\.0\.1/);
+    expect(await tryToken(url, TOKEN)).toMatch(/^CNN_PROTO_BAD_TOKEN: too many wrong tokens/);
+  });
+
+  it('a run without a token (on loopback) serves its data to anyone who can reach it', async () => {
+    const { url } = await serve({ token: null, status: () => ({ step: 3 }) });
+    const res = await fetch(`${url.replace(/^ws/, 'http')}/status`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ step: 3 });
+  });
+});

@@ -31,6 +31,15 @@ export interface ServerOptions {
   readonly tokenFailures?: { readonly allowed: number; readonly windowMs: number };
 }
 
+/** The `token` query parameter of a request target (null: none, or a target that does not parse). */
+function queryToken(target: string): string | null {
+  try {
+    return new URL(target, 'http://coordinator').searchParams.get('token');
+  } catch {
+    return null;
+  }
+}
+
 /** A host is declared lost after this many heartbeat intervals without a pong. */
 const MISSED_HEARTBEATS = 3;
 
@@ -142,7 +151,12 @@ export class CoordinatorServer {
   }
 
   #http_(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method === 'GET' && (req.url === '/status' || req.url?.startsWith('/status?'))) {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const data = req.method === 'GET' && (path === '/status' || path === '/events');
+    // What a run reports (its settings, hosts, curves) is for whoever holds its token; the page
+    // and its scripts hold nothing of the run and stay open.
+    if (data && this.#o.token !== null && !this.#authorized(req, res, path)) return;
+    if (req.method === 'GET' && path === '/status') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(this.#o.status()));
       return;
@@ -150,6 +164,24 @@ export class CoordinatorServer {
     if (this.#o.dashboard?.handle(req, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
+  }
+
+  /**
+   * Whether a request for the run's data carries its token (`Authorization: Bearer <token>`, or
+   * `?token=` as the dashboard's link and its event stream do); if not, answers 401 itself. Wrong
+   * tokens count against the address as a hello's do.
+   */
+  #authorized(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    const header = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const token = header ?? queryToken(req.url ?? '/');
+    const refusal = token === null
+      ? `GET ${path} needs the run's token: open the dashboard link cnn-coordinator start printed (it carries ?token=), or send "Authorization: Bearer <token>"`
+      : this.#tokenRefusal(req.socket.remoteAddress ?? '?', token);
+    if (refusal === null) return true;
+    this.#o.log.warn({ address: req.socket.remoteAddress, path }, `refused GET ${path}: ${refusal}`);
+    res.writeHead(401, { 'content-type': 'application/json', 'cache-control': 'no-store', 'www-authenticate': 'Bearer' });
+    res.end(JSON.stringify({ error: 'CNN_ERR_UNAUTHORIZED', message: refusal }) + '\n');
+    return false;
   }
 
   #accept(socket: WebSocket, req: IncomingMessage): void {
@@ -255,9 +287,15 @@ export class CoordinatorServer {
    * refused meanwhile too).
    */
   #checkToken(c: Connection, token: string): void {
+    const refusal = this.#tokenRefusal(c.ip, token);
+    if (refusal !== null) throw new ProtocolError('CNN_PROTO_BAD_TOKEN', refusal);
+  }
+
+  /** Null when `token` is the run's, else why it is refused (counting a wrong one against `ip`). */
+  #tokenRefusal(ip: string, token: string): string | null {
     const { allowed, windowMs } = this.#o.tokenFailures ?? TOKEN_FAILURES;
     const now = Date.now();
-    const who = rateLimitKey(c.ip);
+    const who = rateLimitKey(ip);
     let failures = this.#tokenFailures.get(who);
     if (failures && now - failures.since > windowMs) {
       this.#tokenFailures.delete(who);
@@ -265,16 +303,16 @@ export class CoordinatorServer {
     }
     if (failures && failures.count >= allowed) {
       const wait = Math.ceil((failures.since + windowMs - now) / 1000);
-      throw new ProtocolError('CNN_PROTO_BAD_TOKEN', `too many wrong tokens from ${who}: refused without a check for ${wait} s more`);
+      return `too many wrong tokens from ${who}: refused without a check for ${wait} s more`;
     }
-    if (tokenMatches(this.#o.token!, token)) return;
+    if (tokenMatches(this.#o.token!, token)) return null;
     if (!failures) {
       this.#forgetOldFailures(now, windowMs);
       failures = { count: 0, since: now };
       this.#tokenFailures.set(who, failures);
     }
     failures.count += 1;
-    throw new ProtocolError('CNN_PROTO_BAD_TOKEN', 'the join token is wrong: use the --token printed by cnn-coordinator start');
+    return 'the join token is wrong: use the --token printed by cnn-coordinator start';
   }
 
   /** Keeps the failure table bounded: expired windows go first, then the oldest addresses. */

@@ -254,8 +254,19 @@ function connection(state, text) {
   el.textContent = text;
 }
 
-function connect() {
-  const source = new EventSource('/events');
+/** The run's token from this page's own link (cnn-coordinator start prints it with ?token=), or ''. */
+const token = new URLSearchParams(location.search).get('token') ?? '';
+const withToken = (/** @type {string} */ path) => (token ? `${path}?token=${encodeURIComponent(token)}` : path);
+
+async function connect() {
+  // EventSource cannot tell a refusal from a dropped line: ask once, so a missing token says so.
+  const probe = await fetch(withToken('/status'), { cache: 'no-store' }).catch(() => null);
+  if (probe && probe.status === 401) {
+    ended = true;
+    connection('ended', token ? 'refused: wrong token (open the link cnn-coordinator start printed)' : 'this run needs its token: open the link cnn-coordinator start printed (it ends in ?token=…)');
+    return;
+  }
+  const source = new EventSource(withToken('/events'));
   source.addEventListener('open', () => connection('live', 'live'));
   source.addEventListener('update', (e) => {
     apply(JSON.parse(/** @type {MessageEvent} */ (e).data));
@@ -281,4 +292,4 @@ slider.addEventListener('input', () => {
 });
 window.addEventListener('resize', scheduleRender);
 setInterval(renderClocks, 1000);
-connect();
+void connect();
