@@ -134,6 +134,10 @@ export class HostPool {
   #serving: Promise<unknown> | null = null;
   #cursorStep = -1;
   #cursor = 0;
+  /** Parameter ranges phase 2 claims (the same list every thread's runner holds). */
+  readonly #rangeCount: number;
+  /** The last step's blocks, reused while the pieces (the same array), shard count and first buffer repeat: steps of one batch size. */
+  #lastPlan: { pieces: readonly Span[]; shards: number; first: number; blocks: { start: number; len: number; result: number }[] } | null = null;
   #shuffled = false;
   readonly #timings: CommandTiming[] | null;
 
@@ -146,6 +150,7 @@ export class HostPool {
     this.#channel = new StepChannel(setup.channel, setup.maxBlocks);
     this.#timings = this.#channel.timingThreads > 0 ? [] : null;
     this.#workers = options.threads - 1;
+    this.#rangeCount = splitRange(options.params.length, options.threads).length;
     this.#pool = this.#workers === 0 ? undefined : leaseWorkers(this.#workers);
     this.#own = this.#ownPart(options);
   }
@@ -271,19 +276,17 @@ export class HostPool {
     await this.#command({ step: request.step, what: 'updating parameters' }, {
       compute: false, checkFinite: false, phase2: Phase2.update, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize,
       shuffled: this.#shuffled, shards, blocks: blocks.map((b) => ({ start: b.start, len: b.len, result: this.#resultId(b) })), pieces: [],
-      ranges: splitRange(this.params.length, this.threads).length,
+      ranges: this.#rangeCount,
     });
   }
 
   async #step(request: StepRequest, pieces: readonly Span[], phase2: number, options: StepOptions, reuse = false): Promise<{ blocks: BlockSum[] }> {
     if (phase2 === Phase2.update && !this.#setup.optimizer) throw new Error('a training step needs a pool started with an optimizer');
     const shards = shardCount(request.batchSize, this.#setup.microBatch);
-    const planned = planBlocks(pieces, shards, this.threads);
-    const first = this.#takeResults(request.step, planned.length, reuse);
-    const blocks = planned.map((b, i) => ({ ...b, result: first + i }));
+    const blocks = this.#plan(request.step, pieces, shards, reuse);
     const channel = await this.#command({ step: request.step, what: 'computing gradients' }, {
       compute: true, checkFinite: options.checkFinite ?? false, phase2, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
-      shards, blocks, pieces: phase2 === Phase2.combinePieces ? pieces : [], ranges: phase2 === Phase2.none ? 0 : splitRange(this.params.length, this.threads).length,
+      shards, blocks, pieces: phase2 === Phase2.combinePieces ? pieces : [], ranges: phase2 === Phase2.none ? 0 : this.#rangeCount,
     });
     return { blocks: blocks.map((b, i) => ({ start: b.start, len: b.len, grad: this.#setup.results[b.result], ...channel.stats(i) })) };
   }
@@ -366,6 +369,17 @@ export class HostPool {
     this.#serving = null;
     this.#channel.stop();
     await serving;
+  }
+
+  /** The blocks of a step's pieces with their result buffers (planned once per batch size, for the usual caller that passes the same pieces). */
+  #plan(step: number, pieces: readonly Span[], shards: number, reuse: boolean): { start: number; len: number; result: number }[] {
+    const last = this.#lastPlan?.pieces === pieces && this.#lastPlan.shards === shards ? this.#lastPlan : null;
+    const planned: readonly Span[] = last ? last.blocks : planBlocks(pieces, shards, this.threads);
+    const first = this.#takeResults(step, planned.length, reuse);
+    if (last && first === last.first) return last.blocks;
+    const blocks = planned.map((b, i) => ({ start: b.start, len: b.len, result: first + i }));
+    this.#lastPlan = { pieces, shards, first, blocks };
+    return blocks;
   }
 
   /** The first result buffer of `count` that no other order of this step holds (with `reuse`: no order still held). */
