@@ -42,9 +42,16 @@ export function planBlocks(pieces: readonly Span[], shards: number, threads: num
   return cut(pieces, shards, 1);
 }
 
-/** The whole tree of a step with M shards as one piece. */
-export function wholeTree(shards: number): Span[] {
-  return [{ start: 0, len: treeSpan(shards) }];
+const trees = new Map<number, readonly Span[]>();
+
+/**
+ * The whole tree of a step with M shards as one piece: the same array for the same M, so a pool
+ * plans a batch size's blocks once (HostPool keeps the plan of the last pieces it was given).
+ */
+export function wholeTree(shards: number): readonly Span[] {
+  let tree = trees.get(shards);
+  if (!tree) trees.set(shards, (tree = Object.freeze([Object.freeze({ start: 0, len: treeSpan(shards) })])));
+  return tree;
 }
 
 /** Cuts [0, total) into `parts` contiguous ranges whose starts are multiples of `align` (cache lines). */

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { CnnError, type ShardStats, type Strategy, type StepRequest, type Tensor, type TrainingSetup, combineBlocks, shardCount } from '@cnn/core';
 import { HostPool } from './host-pool.js';
-import { type Span, wholeTree } from './plan.js';
+import { wholeTree } from './plan.js';
 
 export interface ThreadOptions {
   /** Worker threads (default: every core the process may use). */
@@ -18,7 +18,6 @@ export class ThreadStrategy implements Strategy {
   readonly name: string;
   readonly threads: number;
   #pool: HostPool | undefined;
-  readonly #trees = new Map<number, readonly Span[]>();
 
   constructor(options: ThreadOptions = {}) {
     const n = options.threads ?? availableParallelism();
@@ -53,7 +52,7 @@ export class ThreadStrategy implements Strategy {
   async trainStep(request: StepRequest): Promise<ShardStats> {
     const pool = this.#requirePool();
     const shards = shardCount(request.batchSize, pool.microBatch);
-    const blocks = await pool.trainStep(request, this.#tree(shards));
+    const blocks = await pool.trainStep(request, wholeTree(shards));
     // Stats combine in tree order here (an empty range of gradient elements); gradients on the threads.
     const stats = combineBlocks(blocks, shards, 0, 0);
     return { lossSum: stats.lossSum, correct: stats.correct, count: stats.count };
@@ -71,13 +70,6 @@ export class ThreadStrategy implements Strategy {
     const pool = this.#pool;
     this.#pool = undefined;
     await pool?.close();
-  }
-
-  /** The whole tree of a step, one array per shard count: the pool plans a batch size's blocks once. */
-  #tree(shards: number): readonly Span[] {
-    let tree = this.#trees.get(shards);
-    if (!tree) this.#trees.set(shards, (tree = wholeTree(shards)));
-    return tree;
   }
 
   #requirePool(): HostPool {
