@@ -1,9 +1,22 @@
 import { GCProfiler } from 'node:v8';
-import { Sequential, type Strategy, layers, singleThread, tensor } from '@cnn/core';
+import { Sequential, type Strategy, type Tensor, layers, singleThread, tensor } from '@cnn/core';
 import { threads } from '@cnn/worker';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../packages/core/src/testing/mulberry.js';
 import { liveHeap } from '../helpers.js';
+
+/** 16,000 random 4x4 samples of 3 classes and a dense softmax over them: steps of a few microseconds. */
+function tinyTraining(seed: number): { x: Tensor; y: Tensor; model: Sequential } {
+  const rows = 16_000;
+  const random = mulberry32(seed);
+  const x = tensor(Float32Array.from({ length: rows * 16 }, random), [rows, 4, 4, 1]);
+  const y = tensor(Float32Array.from({ length: rows }, (_, i) => i % 3), [rows]);
+  const model = new Sequential();
+  model.add(layers.flatten({ inputShape: [4, 4, 1] }));
+  model.add(layers.dense({ units: 3, activation: 'softmax' }));
+  model.compile({ loss: 'sparse_categorical_crossentropy', optimizer: 'adam' });
+  return { x, y, model };
+}
 
 // A training of many epochs runs hundreds of thousands of steps through the pool: whatever a step
 // leaves reachable (a reaction on a promise that lives as long as the pool, a timing kept per step)
@@ -11,14 +24,7 @@ import { liveHeap } from '../helpers.js';
 describe('a long training through the pool', () => {
   it('keeps no memory per step', async () => {
     // 1000 steps an epoch: what an epoch keeps (History's row, the epoch order) is not in question.
-    const rows = 16_000;
-    const random = mulberry32(7);
-    const x = tensor(Float32Array.from({ length: rows * 16 }, random), [rows, 4, 4, 1]);
-    const y = tensor(Float32Array.from({ length: rows }, (_, i) => i % 3), [rows]);
-    const model = new Sequential();
-    model.add(layers.flatten({ inputShape: [4, 4, 1] }));
-    model.add(layers.dense({ units: 3, activation: 'softmax' }));
-    model.compile({ loss: 'sparse_categorical_crossentropy', optimizer: 'adam' });
+    const { x, y, model } = tinyTraining(7);
 
     const heapAt = new Map<number, number>();
     const measured = [2000, 8000];
@@ -43,14 +49,7 @@ describe('a long training through the pool', () => {
   // builds arrays per kernel call was 120 KB; the bounds catch that, not noise.
   for (const [name, strategy, boundKb] of [['the single-thread strategy', () => singleThread(), 12], ['threads(2), the main thread', () => threads(2), 32]] as const) {
     it(`allocates a bounded amount per step: ${name}`, async () => {
-      const rows = 16_000;
-      const random = mulberry32(11);
-      const x = tensor(Float32Array.from({ length: rows * 16 }, random), [rows, 4, 4, 1]);
-      const y = tensor(Float32Array.from({ length: rows }, (_, i) => i % 3), [rows]);
-      const model = new Sequential();
-      model.add(layers.flatten({ inputShape: [4, 4, 1] }));
-      model.add(layers.dense({ units: 3, activation: 'softmax' }));
-      model.compile({ loss: 'sparse_categorical_crossentropy', optimizer: 'adam' });
+      const { x, y, model } = tinyTraining(11);
       // After 1,000 warm-up steps, 5,000 measured ones.
       const warm = 1000;
       const steps = 6000;
