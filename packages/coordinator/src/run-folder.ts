@@ -13,6 +13,9 @@ export interface EarlierMetrics {
   readonly epochs: { epoch: number; logs: Record<string, number> }[];
 }
 
+/** A finite number from a parsed line, else undefined (a missing or mangled field). */
+const number = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
 /** runs/2026-11-28T20-31-05: sortable, and safe in file names everywhere. */
 export function defaultRunDir(now = new Date()): string {
   return join('runs', now.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, ''));
@@ -67,7 +70,6 @@ export class RunFolder {
       } catch {
         continue;
       }
-      const number = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
       if (m.event === 'step' && Number.isInteger(m.step)) {
         const step = m.step as number;
         while (steps.length > 0 && steps[steps.length - 1].step >= step) steps.pop();
