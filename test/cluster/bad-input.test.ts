@@ -379,3 +379,44 @@ describe("the coordinator's own pool takes over a rogue host's piece (--local-th
     expect(weightsOf(outcome!.runDir).equals(await reference())).toBe(true);
   });
 });
+
+describe('a host whose sums are wrong but well-formed is caught by --verify-every and dropped', () => {
+  it('an honest host with another thread count passes every check (bitwise equal sums) and the run ends clean', async () => {
+    const cleanWeights = reference();
+    const runDir = join(tempDir('bad-input-honest'), 'run');
+    const coordinator = await startCoordinator([...RUN, '--local-threads', '1', '--min-hosts', '1', '--verify-every', '1', '--token', TOKEN, '--out', runDir, '--log-level', 'debug']);
+    processes.push(coordinator);
+    const host = startHost(coordinator.url, ['--token', TOKEN, '--threads', '2']);
+    processes.push(host);
+    const finished = await expectExit(coordinator, 0);
+    await expectExit(host, 0);
+    expect(finished.stderr).not.toMatch(/CNN_PROTO_BAD_RESULT/);
+    // Every step the host answered had a piece of it summed again here (a few may have gone to the pool alone).
+    expect((finished.stderr.match(/"msg":"piece verified"/g) ?? []).length).toBeGreaterThan(50);
+    expect(lastStep(runDir)).toBe(100);
+    expect(weightsOf(runDir).equals(await cleanWeights)).toBe(true);
+  }, 120_000);
+
+  it('refuses it with CNN_PROTO_BAD_RESULT, computes the step again without it, and ends with a clean run\'s weights', async () => {
+    const cleanWeights = reference();
+    const runDir = join(tempDir('bad-input-liar'), 'run');
+    // --verify-every 1: every step with a remote answer has one of its pieces summed again here.
+    const coordinator = await startCoordinator([...RUN, '--local-threads', '1', '--min-hosts', '1', '--verify-every', '1', '--token', TOKEN, '--out', runDir]);
+    processes.push(coordinator);
+    await showingOutput(coordinator, async () => {
+      const liar = await Peer.open(coordinator.url);
+      const welcome = await liar.join('liar');
+      const order = await liar.take('work');
+      expect(order.pieces).toEqual([{ start: 2, len: 2 }]);
+      // Finite, of the right length, for exactly the pieces ordered: it passes every check of the frame.
+      liar.answer(order, () => new Float32Array(welcome.run.paramCount).fill(1e-3));
+      await expectRefusal(liar, 'CNN_PROTO_BAD_RESULT');
+      expect(liar.received.find((m) => m.type === 'reject')).toMatchObject({ message: expect.stringMatching(/^step 1: its sums of shards \[2, 4\) differ from this machine's computation/) });
+
+      const finished = await expectExit(coordinator, 0);
+      expect(lastStep(runDir)).toBe(100);
+      expect(finished.stderr).toMatch(/host dropped, computing the step again without it/);
+      expect(weightsOf(runDir).equals(await cleanWeights)).toBe(true);
+    });
+  }, 120_000);
+});

@@ -15,6 +15,7 @@ interface StartOptions extends TrainingOptions, OutputOptions {
   token?: string;
   minHosts: number;
   localThreads: number;
+  verifyEvery: number;
   checkpointDir?: string;
   checkpointEvery: number;
   resume?: boolean;
@@ -38,6 +39,7 @@ export function coordinatorProgram(): Command {
     .addOption(new Option('--token <secret>', 'token joining hosts must present (required off loopback)'))
     .addOption(new Option('--min-hosts <n>', 'hosts to wait for before the first step').argParser(nonNegativeInt('--min-hosts')).default(0))
     .addOption(new Option('--local-threads <n>', 'threads this machine computes with (0: control only)').argParser(nonNegativeInt('--local-threads')).default(availableParallelism(), 'all cores'))
+    .addOption(new Option('--verify-every <steps>', "on average one step in this many, check a random piece of a host's sums on this machine's threads (0: never)").argParser(nonNegativeInt('--verify-every')).default(0))
     .addOption(new Option('--checkpoint-dir <dir>', 'write checkpoints here'))
     .addOption(new Option('--checkpoint-every <steps>', 'steps between checkpoints').argParser(positiveInt('--checkpoint-every')).default(100))
     .addOption(new Option('--resume', 'continue from the newest checkpoint in --checkpoint-dir'))
@@ -66,6 +68,7 @@ async function startCoordinator(opts: StartOptions, given: RunLength): Promise<n
       tls: opts.tlsCert ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey!) } : null,
     },
     localThreads: opts.localThreads,
+    verifyEvery: opts.verifyEvery,
     minHosts: opts.minHosts,
     out: opts.out,
     checkpointDir: opts.checkpointDir,

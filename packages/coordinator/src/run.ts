@@ -59,6 +59,8 @@ export interface CoordinatorOptions {
    */
   resumeLength?: RunLength;
   log: Logger;
+  /** Verify a random piece of a remote host's sums on this machine's threads, on average one step in this many (0 or absent: never); see ClusterStrategyOptions. */
+  verifyEvery?: number;
   heartbeatMs?: number;
   handshakeTimeoutMs?: number;
   /** Progress for a user interface: called as training goes. */
@@ -247,6 +249,7 @@ export class CoordinatorRun {
       log,
       evaluator: this.#pool,
       onStep: (t) => this.#onStep(t),
+      verifyEvery: o.verifyEvery ?? 0,
     });
     const n = this.data.train.x.shape[0];
     const stepsPerEpoch = Math.ceil(n / s.batchSize);

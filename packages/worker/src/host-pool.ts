@@ -270,6 +270,14 @@ export class HostPool {
     return (await this.#step(request, wholeTree, Phase2.update, options)).blocks;
   }
 
+  /**
+   * The blocks this pool summed for the current step are not needed any more (the step is computed
+   * again from the start): the next command's blocks may take every result buffer again.
+   */
+  forgetStep(): void {
+    this.#cursorStep = -1;
+  }
+
   /** Combines blocks summed earlier by this pool into the step's gradient and applies the update. */
   async combineAndUpdate(blocks: readonly BlockSum[], shards: number, request: StepRequest): Promise<void> {
     if (!this.#setup.optimizer) throw new Error('combineAndUpdate needs a pool started with an optimizer');

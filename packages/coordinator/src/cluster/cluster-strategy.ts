@@ -33,6 +33,15 @@ export interface ClusterStrategyOptions {
   readonly onStep?: (timing: StepTiming) => void;
   /** Straggler deadlines (DEADLINE_DEFAULTS where not given). */
   readonly deadlines?: Partial<DeadlineOptions>;
+  /**
+   * On average one step in `verifyEvery` (0: never), one piece a remote host summed, picked at random,
+   * is summed again by this machine's threads before the update; the canonical tree makes the two
+   * bit for bit equal. A host whose sums differ is dropped (CNN_PROTO_BAD_RESULT) and the step is
+   * computed again without it. Needs this machine's pool (--local-threads > 0).
+   */
+  readonly verifyEvery?: number;
+  /** Uniform in [0, 1): which steps and pieces are verified (Math.random; a test fixes it). */
+  readonly random?: () => number;
 }
 
 interface Collected {
@@ -102,6 +111,14 @@ export class ClusterStrategy implements Strategy {
     const live = this.#o.membership.live();
     if (live.length === 1 && live[0] instanceof LocalHostLink) return this.#trainAlone(live[0], request, shards, started);
     const results = await this.#gather(request, shards);
+    const liar = await this.#verify(request, shards, results);
+    if (liar) {
+      liar.host.refuse?.('CNN_PROTO_BAD_RESULT', liar.why);
+      if (liar.host.alive) throw new CnnError('CNN_ERR_BAD_RESULT', `${liar.why}, and the host could not be dropped`);
+      this.#o.log.error({ host: liar.host.id, step: request.step + 1 }, `${liar.why}: host dropped, computing the step again without it`);
+      for (const r of results) r.result.pool?.forgetStep();
+      return this.trainStep(request);
+    }
     const blocks = results.flatMap((r) => r.result.blocks);
     const stats = combineBlocks(blocks, shards, 0, 0);
     const updateStart = performance.now();
@@ -122,6 +139,33 @@ export class ClusterStrategy implements Strategy {
       hosts: results.map((r) => ({ id: r.host.id, computeMs: r.result.computeMs, roundTripMs: r.result.roundTripMs, shards: r.shards })),
     });
     return { lossSum: stats.lossSum, correct: stats.correct, count: stats.count };
+  }
+
+  /**
+   * Sums one randomly picked piece of a remote host's answer again on this machine's threads (see
+   * verifyEvery); returns the host and why when the two differ. Gradients must be equal bit for bit,
+   * counts exactly; loss sums are compared to 1e-9 relative, since a piece's loss adds its blocks'
+   * losses in an order that depends on how many threads summed them.
+   */
+  async #verify(request: StepRequest, shards: number, results: Collected[]): Promise<{ host: HostLink; why: string } | null> {
+    const every = this.#o.verifyEvery ?? 0;
+    const random = this.#o.random ?? Math.random;
+    const local = this.#o.membership.live().find((h): h is LocalHostLink => h instanceof LocalHostLink);
+    const remote = results.filter((r) => r.result.pool === null);
+    if (every <= 0 || !local || remote.length === 0 || random() * every >= 1) return null;
+    const suspect = remote[Math.floor(random() * remote.length)];
+    const theirs = suspect.result.blocks[Math.floor(random() * suspect.result.blocks.length)];
+    // The step's blocks so far are disjoint from this piece, so the pool takes fresh result buffers.
+    const [mine] = await local.pool.computePieces(request, [{ start: theirs.start, len: theirs.len }]);
+    const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const same = mine.correct === theirs.correct && mine.count === theirs.count
+      && Math.abs(mine.lossSum - theirs.lossSum) <= 1e-9 * Math.max(1, Math.abs(mine.lossSum))
+      && bytes(mine.grad).equals(bytes(theirs.grad));
+    if (same) {
+      this.#o.log.debug({ host: suspect.host.id, step: request.step + 1, shards: shardsText(theirs, shards) }, 'piece verified');
+      return null;
+    }
+    return { host: suspect.host, why: `step ${request.step + 1}: its sums of shards ${shardsText(theirs, shards)} differ from this machine's computation of the same shards` };
   }
 
   /**

@@ -51,4 +51,6 @@ export interface HostLink {
   finish(reason: string): void;
   /** The epoch's sample order, for a host that shares the coordinator's memory (remote hosts derive it). */
   setOrder?(order: Int32Array | null): void;
+  /** Drops the host for a protocol error found after its answer was accepted (its sums proved wrong). */
+  refuse?(code: 'CNN_PROTO_BAD_RESULT', message: string): void;
 }

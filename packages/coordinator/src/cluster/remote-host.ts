@@ -21,15 +21,22 @@ export class RemoteHostLink implements HostLink {
   readonly threads: number;
   readonly address: string;
   readonly #socket: WebSocket;
+  readonly #refuse: (code: 'CNN_PROTO_BAD_RESULT', message: string) => void;
   readonly #outstanding = new Map<number, Outstanding>();
   #alive = true;
 
-  constructor(id: string, name: string, threads: number, address: string, socket: WebSocket) {
+  /** `refuse` closes the connection as the server closes any misbehaving one (reject frame, close code, log, event). */
+  constructor(id: string, name: string, threads: number, address: string, socket: WebSocket, refuse: (code: 'CNN_PROTO_BAD_RESULT', message: string) => void) {
     this.id = id;
     this.name = name;
     this.threads = threads;
     this.address = address;
     this.#socket = socket;
+    this.#refuse = refuse;
+  }
+
+  refuse(code: 'CNN_PROTO_BAD_RESULT', message: string): void {
+    this.#refuse(code, message);
   }
 
   get alive(): boolean {

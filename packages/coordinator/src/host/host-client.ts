@@ -39,7 +39,7 @@ export interface HostOutcome {
 }
 
 /** Errors after which reconnecting cannot help. */
-const FATAL = new Set(['CNN_PROTO_BAD_TOKEN', 'CNN_PROTO_BAD_VERSION', 'CNN_PROTO_BAD_MODEL', 'CNN_PROTO_BAD_DATASET']);
+const FATAL = new Set(['CNN_PROTO_BAD_TOKEN', 'CNN_PROTO_BAD_VERSION', 'CNN_PROTO_BAD_MODEL', 'CNN_PROTO_BAD_DATASET', 'CNN_PROTO_BAD_RESULT']);
 
 /**
  * What the host accepts from the coordinator in each state of a connection (anything else closes it

@@ -17,12 +17,13 @@ describe('PROTOCOL_ERRORS', () => {
       CNN_PROTO_MALFORMED: 4000, CNN_PROTO_BAD_VERSION: 4001, CNN_PROTO_BAD_TOKEN: 4002, CNN_PROTO_BAD_MODEL: 4003,
       CNN_PROTO_BAD_DATASET: 4004, CNN_PROTO_UNEXPECTED: 4005, CNN_PROTO_BAD_FIELD: 4006, CNN_PROTO_BAD_LENGTH: 4007,
       CNN_PROTO_NOT_FINITE: 4008, CNN_PROTO_TIMEOUT: 4009, CNN_PROTO_HOST_FAILED: 4010, CNN_PROTO_RUN_OVER: 4011,
+      CNN_PROTO_BAD_RESULT: 4012,
     });
   });
 
   it('codeOfClose inverts the close codes; other close codes are not protocol errors', () => {
     for (const code of codes) expect(codeOfClose(PROTOCOL_ERRORS[code].close)).toBe(code);
-    for (const close of [1000, 1001, 1006, 1009, 3999, 4012, 4999]) expect(codeOfClose(close)).toBeUndefined();
+    for (const close of [1000, 1001, 1006, 1009, 3999, 4013, 4999]) expect(codeOfClose(close)).toBeUndefined();
   });
 
   it('a ProtocolError carries its code and close code', () => {

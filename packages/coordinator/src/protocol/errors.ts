@@ -15,6 +15,7 @@ export const PROTOCOL_ERRORS = {
   CNN_PROTO_TIMEOUT: { close: 4009, meaning: 'the handshake or heartbeats did not arrive in time' },
   CNN_PROTO_HOST_FAILED: { close: 4010, meaning: 'the host reported that it cannot compute' },
   CNN_PROTO_RUN_OVER: { close: 4011, meaning: 'the run has ended; nothing to join' },
+  CNN_PROTO_BAD_RESULT: { close: 4012, meaning: "the host's sums differ from the coordinator's own computation of the same piece" },
 } as const;
 
 export type ProtocolErrorCode = keyof typeof PROTOCOL_ERRORS;

@@ -266,7 +266,7 @@ export class CoordinatorServer {
         }
         if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
         c.state = 'ready';
-        c.link = new RemoteHostLink(c.id, c.name, c.threads, c.address, c.socket);
+        c.link = new RemoteHostLink(c.id, c.name, c.threads, c.address, c.socket, (code, message) => this.#reject(c, code, message));
         this.#o.membership.add(c.link);
         this.#o.log.info({ host: c.id, hostName: c.name, address: c.address, threads: c.threads }, 'host joined');
         return;
