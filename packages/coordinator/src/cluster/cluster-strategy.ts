@@ -116,7 +116,8 @@ export class ClusterStrategy implements Strategy {
       liar.host.refuse?.('CNN_PROTO_BAD_RESULT', liar.why);
       if (liar.host.alive) throw new CnnError('CNN_ERR_BAD_RESULT', `${liar.why}, and the host could not be dropped`);
       this.#o.log.error({ host: liar.host.id, step: request.step + 1 }, `${liar.why}: host dropped, computing the step again without it`);
-      for (const r of results) r.result.pool?.forgetStep();
+      // This machine's blocks of the step (its own pieces, and the piece it checked) are not needed any more.
+      for (const h of this.#o.membership.live()) if (h instanceof LocalHostLink) h.pool.forgetStep();
       return this.trainStep(request);
     }
     const blocks = results.flatMap((r) => r.result.blocks);
