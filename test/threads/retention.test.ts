@@ -45,7 +45,7 @@ describe('a long training through the pool', () => {
   // What a step allocates (and the young generation then collects) is the step's own garbage: the
   // loop's bookkeeping, promises, the pool's command. Layers and kernels allocate nothing. Measured
   // on the main thread with V8's GC profiler (heap used before each collection minus after the one
-  // before): 4.6 KB a step on one thread, 12-13 KB through the pool (2026-11-29). A wrapper that
+  // before): 3.8 KB a step on one thread, 11-12 KB through the pool (2026-11-29). A wrapper that
   // builds arrays per kernel call was 120 KB; the bounds catch that, not noise.
   for (const [name, strategy, boundKb] of [['the single-thread strategy', () => singleThread(), 12], ['threads(2), the main thread', () => threads(2), 32]] as const) {
     it(`allocates a bounded amount per step: ${name}`, async () => {

@@ -296,7 +296,7 @@ export class HostPool {
       compute: true, checkFinite: options.checkFinite ?? false, phase2, step: request.step, batchStart: request.batchStart, batchSize: request.batchSize, shuffled: this.#shuffled,
       shards, blocks, pieces: phase2 === Phase2.combinePieces ? pieces : [], ranges: phase2 === Phase2.none ? 0 : this.#rangeCount,
     });
-    return { blocks: blocks.map((b, i) => ({ start: b.start, len: b.len, grad: this.#setup.results[b.result], ...channel.stats(i) })) };
+    return { blocks: blocks.map((b, i) => channel.blockSum(i, b, this.#setup.results[b.result])) };
   }
 
   /**

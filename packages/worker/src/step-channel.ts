@@ -18,6 +18,8 @@
  * threads. Off (the default) the rows do not exist and the threads take no timestamps.
  */
 
+import type { BlockSum } from '@cnn/core';
+
 // Int32 words of the control block.
 const SEQ = 0; // command number; threads wait for it to change
 const NEXT_BLOCK = 1; // tagged claim counter of phase 1
@@ -219,16 +221,17 @@ export class StepChannel {
     slot[RANGES] = c.ranges;
     slot[COMPUTE] = c.compute ? 1 : 0;
     slot[CHECK_FINITE] = c.checkFinite ? 1 : 0;
-    c.blocks.forEach((b, i) => {
+    for (let i = 0; i < c.blocks.length; i++) {
+      const b = c.blocks[i];
       slot[HEADER_WORDS + 3 * i] = b.start;
       slot[HEADER_WORDS + 3 * i + 1] = b.len;
       slot[HEADER_WORDS + 3 * i + 2] = b.result;
-    });
+    }
     const pieceBase = HEADER_WORDS + 3 * this.maxBlocks;
-    c.pieces.forEach((p, i) => {
-      slot[pieceBase + 2 * i] = p.start;
-      slot[pieceBase + 2 * i + 1] = p.len;
-    });
+    for (let i = 0; i < c.pieces.length; i++) {
+      slot[pieceBase + 2 * i] = c.pieces[i].start;
+      slot[pieceBase + 2 * i + 1] = c.pieces[i].len;
+    }
     Atomics.store(ctl, NEXT_BLOCK, tagOf(seq));
     Atomics.store(ctl, NEXT_RANGE, tagOf(seq));
     Atomics.store(ctl, BLOCKS_DONE, 0);
@@ -300,6 +303,11 @@ export class StepChannel {
 
   stats(i: number): Stats {
     return { lossSum: this.#loss[i], correct: this.#counts[2 * i], count: this.#counts[2 * i + 1] };
+  }
+
+  /** Block i of the finished command as a BlockSum over `grad`, its result buffer (one object, no temporary). */
+  blockSum(i: number, block: { start: number; len: number }, grad: Float32Array): BlockSum {
+    return { start: block.start, len: block.len, grad, lossSum: this.#loss[i], correct: this.#counts[2 * i], count: this.#counts[2 * i + 1] };
   }
 
   /**

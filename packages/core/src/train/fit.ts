@@ -64,6 +64,9 @@ export async function fitLoop(state: TrainableState, x: Tensor, y: Tensor, o: Fi
   const stepsPerEpoch = Math.ceil(n / o.batchSize);
   let stepsDone = 0;
   let lastYield = Date.now();
+  // Per step, a hook nobody set costs nothing: no logs object, no promise.
+  const batchBegin = o.callbacks.some((c) => c.onBatchBegin);
+  const batchEnd = o.callbacks.some((c) => c.onBatchEnd);
   await fire(o.callbacks, 'onTrainBegin');
   for (let epoch = o.initialEpoch; epoch < o.epochs && !state.stopTraining; epoch++) {
     await fire(o.callbacks, 'onEpochBegin', epoch);
@@ -73,14 +76,14 @@ export async function fitLoop(state: TrainableState, x: Tensor, y: Tensor, o: Fi
     for (let batch = firstBatch; batch < stepsPerEpoch && stepsDone < o.maxSteps && !state.stopTraining; batch++) {
       const batchStart = batch * o.batchSize;
       const batchSize = Math.min(o.batchSize, n - batchStart);
-      await fire(o.callbacks, 'onBatchBegin', batch, { batch, size: batchSize });
+      if (batchBegin) await fire(o.callbacks, 'onBatchBegin', batch, { batch, size: batchSize });
       const stats = await strategy.trainStep({ step: state.iterations, epoch, batchStart, batchSize });
       state.iterations += 1;
       stepsDone++;
       epochStats.lossSum += stats.lossSum;
       epochStats.correct += stats.correct;
       epochStats.count += stats.count;
-      await fire(o.callbacks, 'onBatchEnd', batch, { batch, epoch, size: batchSize, ...statsToLogs(stats) });
+      if (batchEnd) await fire(o.callbacks, 'onBatchEnd', batch, { batch, epoch, size: batchSize, ...statsToLogs(stats) });
       if (Date.now() - lastYield > DEFAULTS.yieldEveryMs) {
         await yieldToEventLoop();
         lastYield = Date.now();
