@@ -14,6 +14,7 @@
 import { join } from 'node:path';
 import { parseFlags, runMain } from './lib/flags.mjs';
 import { runJsonLines } from './lib/proc.mjs';
+import { twoCoreProbe } from './lib/machine.mjs';
 import { machineLines, median } from './lib/report.mjs';
 import { BENCH_DIR, REPO_ROOT, commandLine, openSession } from './lib/session.mjs';
 
@@ -53,6 +54,11 @@ const DEFAULTS = {
   epochs: 10,
   /** 0: measure whatever the machine is doing; on a shared machine try 30. */
   waitIdle: 0,
+  /**
+   * Before each run, both cores run a scalar loop at once for this long (lib/machine.mjs
+   * twoCoreProbe): outside load a VM cannot see shows as a dip, so a noisy run can be told (0: off).
+   */
+  probeMs: 300,
   seed: 1,
   tag: '',
   out: undefined,
@@ -70,6 +76,7 @@ const SPEC = {
   warmupModels: { type: 'int' },
   epochs: { type: 'int' },
   waitIdle: { type: 'float' },
+  probeMs: { type: 'int' },
   seed: { type: 'int' },
   tag: { type: 'string' },
   out: { type: 'string' },
@@ -89,6 +96,8 @@ const USAGE = `usage: pnpm bench:threads -- [flags]   (or: node bench/threads.mj
   --warmup-models N    throw-away models before each timed one (default ${DEFAULTS.warmupModels}: the timed fit is the process's second;
                        2: the third, whose code V8 no longer recompiles)
   --wait-idle S        before each timed run wait up to S s for other processes to go quiet (default 0)
+  --probe-ms MS        before each run, time a scalar loop on both cores at once for MS (default ${DEFAULTS.probeMs}; 0: off):
+                       its rounds/s label the run, so one taken under outside load shows
   --tag T, --out FILE  label of the records; JSON-lines file (default: bench/results/<time>-threads.jsonl)`;
 
 function oursArgs(c, v, o) {
@@ -103,6 +112,7 @@ const fixed = (v, nd = 2) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(nd)
 const pct = (v) => (v == null || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(1)}%`);
 const us = (ms) => (ms == null || Number.isNaN(ms) ? '-' : `${Math.round(ms * 1000)}`);
 const mark = (ok) => (ok == null ? '' : ok ? ' ✓' : ' ✗');
+const probeRange = (xs) => (xs.length ? `${int(Math.min(...xs))}–${int(Math.max(...xs))}` : '-');
 
 function summarize(configs, variants, runs) {
   return configs.map((c) => {
@@ -116,6 +126,7 @@ function summarize(configs, variants, runs) {
         min: rs.length ? Math.min(...rs.map((r) => r.img_per_s)) : null, max: rs.length ? Math.max(...rs.map((r) => r.img_per_s)) : null,
         rss_mb: median(rs.map((r) => r.vm_hwm_mb ?? r.max_rss_mb)), rss_max_mb: rs.length ? Math.max(...rs.map((r) => r.vm_hwm_mb ?? r.max_rss_mb)) : null,
         others_cores: median(rs.map((r) => r.others_cores)), pool: poolMedian,
+        probes: rs.map((r) => r.probe_rounds_per_s).filter((x) => x != null),
       }];
     }));
     const ratio = (a, b, k = 'img_per_s') => (by[a]?.[k] && by[b]?.[k] ? by[a][k] / by[b][k] : null);
@@ -142,11 +153,12 @@ function markdown(header, rows, variants) {
       `${r.ratio_2v1 == null ? '-' : `${fixed(r.ratio_2v1)}x${mark(t && r.ratio_2v1 >= t)}`} | ${r.ratio_2vsingle == null ? '-' : `${fixed(r.ratio_2vsingle)}x${mark(t && r.ratio_2vsingle >= t)}`} | ${t ? `>= ${t}x` : '-'} |`);
   }
   md.push('', '| model | batch | runs per variant | ' + variants.map((v) => `${VARIANTS[v].label} min–max`).join(' | ') +
-    ' | ratios with the first step timed (2/1, 2/single) | other procs, cores (medians, by variant) |',
-    `| --- | ---: | ---: | ${variants.map(() => '---:').join(' | ')} | ---: | ---: |`);
+    ' | ratios with the first step timed (2/1, 2/single) | other procs, cores (medians, by variant) | 2-core probe before the runs, rounds/s min–max |',
+    `| --- | ---: | ---: | ${variants.map(() => '---:').join(' | ')} | ---: | ---: | ---: |`);
   for (const r of rows) {
     md.push(`| ${r.model} | ${r.batch} | ${r.by[variants[0]].n} | ${variants.map((v) => `${int(r.by[v].min)}–${int(r.by[v].max)}`).join(' | ')} | ` +
-      `${r.whole_ratio_2v1 == null ? '-' : `${fixed(r.whole_ratio_2v1)}x`}, ${r.whole_ratio_2vsingle == null ? '-' : `${fixed(r.whole_ratio_2vsingle)}x`} | ${variants.map((v) => fixed(r.by[v].others_cores)).join(' / ')} |`);
+      `${r.whole_ratio_2v1 == null ? '-' : `${fixed(r.whole_ratio_2v1)}x`}, ${r.whole_ratio_2vsingle == null ? '-' : `${fixed(r.whole_ratio_2vsingle)}x`} | ${variants.map((v) => fixed(r.by[v].others_cores)).join(' / ')} | ` +
+      `${probeRange(variants.flatMap((v) => r.by[v].probes))} |`);
   }
   md.push('', '### Peak RSS of a training process (VmHWM at its end, MB, median of runs)', '',
     `| model | batch | ${variants.map((v) => VARIANTS[v].label).join(' | ')} | threads(2) − threads(1) | threads(2) − single-thread | bound |`,
@@ -197,18 +209,20 @@ async function main(argv) {
       const order = [...o.variants.slice(k), ...o.variants.slice(0, k)];
       for (const name of order) {
         const v = VARIANTS[name];
+        const probe = o.probeMs > 0 ? await twoCoreProbe(o.probeMs) : null;
         const { records } = await runJsonLines(process.execPath, oursArgs(c, v, o), { cwd: REPO_ROOT });
         const rec = records.find((r) => r.kind === 'train');
         if (!rec) throw new Error(`no measurement from ${name} on ${c.id}`);
         c.steps ??= rec.steps;
         const { pool_timings: raw, ...kept } = rec;
-        const run = { ...kept, config: c.id, variant: name, repeat };
+        const run = { ...kept, config: c.id, variant: name, repeat, probe_rounds_per_s: probe };
         runs.push(run);
         write(run);
         if (raw) write({ kind: 'pool_timings', config: c.id, variant: name, repeat, commands: raw });
         done += 1;
         log(`[${done}/${total}] ${c.id} ${v.label.padEnd(16)} repeat ${repeat}: ${Math.round(rec.img_per_s)} img/s, ${rec.steps} steps, ` +
-          `${Math.round(rec.vm_hwm_mb)} MB${rec.pool ? `, overhead ${(rec.pool.overhead_share * 100).toFixed(1)}%` : ''}, others ${rec.others_cores.toFixed(2)} cores`);
+          `${Math.round(rec.vm_hwm_mb)} MB${rec.pool ? `, overhead ${(rec.pool.overhead_share * 100).toFixed(1)}%` : ''}, others ${rec.others_cores.toFixed(2)} cores` +
+          `${probe === null ? '' : `, probe ${probe} rounds/s`}`);
       }
     }
   }

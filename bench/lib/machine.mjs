@@ -99,3 +99,45 @@ export function machineInfo(repoRoot) {
     ...gitState(repoRoot),
   };
 }
+
+/** A scalar loop's rounds per second over `ms` (the unit of the probe below). */
+const PROBE_LOOP = `function spin(ms) {
+  const t0 = performance.now();
+  let rounds = 0;
+  let x = 0;
+  while (performance.now() - t0 < ms) {
+    for (let i = 0; i < 10000; i++) x += Math.sqrt(i * rounds);
+    rounds++;
+  }
+  return { perSecond: rounds / ((performance.now() - t0) / 1000), x };
+}`;
+
+/**
+ * What both cores of this machine give right now: the same scalar loop on this thread and on a
+ * worker thread at once for `ms`, in rounds per second, the slower of the two. Outside load that a VM
+ * cannot see (no steal time is reported here) shows as a drop: on the 2-core dev VM 48k when quiet,
+ * 39-40k for hours on a slower day; two-thread training figures from a run whose probe dipped
+ * compare with nothing. Not a benchmark of ours: a label on one.
+ */
+export async function twoCoreProbe(ms = 300) {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(`${PROBE_LOOP}
+    const { parentPort } = require('node:worker_threads');
+    parentPort.once('message', (ms) => parentPort.postMessage(spin(ms).perSecond));
+    parentPort.postMessage('ready');`, { eval: true });
+  try {
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    const theirs = new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    worker.postMessage(ms);
+    const mine = new Function(`${PROBE_LOOP}; return spin;`)()(ms).perSecond;
+    return Math.round(Math.min(mine, await theirs));
+  } finally {
+    await worker.terminate();
+  }
+}
