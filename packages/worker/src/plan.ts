@@ -37,9 +37,31 @@ export function planBlocks(pieces: readonly Span[], shards: number, threads: num
   for (let len = longest; len > 1; len /= 2) {
     const blocks = cut(pieces, shards, len);
     const busiest = Math.ceil(blocks.length / threads) * len;
-    if (blocks.length >= Math.min(BLOCKS_PER_THREAD * threads, total) && busiest <= (total / threads) * MAX_IMBALANCE) return blocks;
+    if (blocks.length >= Math.min(BLOCKS_PER_THREAD * threads, total) && busiest <= (total / threads) * MAX_IMBALANCE) return finerTail(blocks, shards, threads);
   }
   return cut(pieces, shards, 1);
+}
+
+/**
+ * Halves the last `threads` blocks, the ones claimed last: a thread held up near the end of a step
+ * (on a virtual machine, its core taken by the host) leaves the others smaller pieces to take over,
+ * so the step waits for half a block rather than a whole one. Measured on the 2-core VM, seed at batch
+ * 256 on two threads: blocks of 8, 8, 4, 4, 4, 4 shards instead of four of 8 won 10 of 12 paired runs
+ * (+10% on the means, under outside load); lenet5 +2%. Any aligned tiling gives the same bits.
+ */
+function finerTail(blocks: Span[], shards: number, threads: number): Span[] {
+  if (threads < 2) return blocks;
+  const out: Span[] = [];
+  blocks.forEach((b, i) => {
+    if (i < blocks.length - threads || b.len < 2) {
+      out.push(b);
+      return;
+    }
+    const half = b.len / 2;
+    out.push({ start: b.start, len: half });
+    if (b.start + half < shards) out.push({ start: b.start + half, len: half });
+  });
+  return out;
 }
 
 const trees = new Map<number, readonly Span[]>();
