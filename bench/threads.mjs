@@ -56,7 +56,7 @@ const DEFAULTS = {
   waitIdle: 0,
   /**
    * Before each run, both cores run a scalar loop at once for this long (lib/machine.mjs
-   * twoCoreProbe): outside load a VM cannot see shows as a dip, so a noisy run can be told (0: off).
+   * twoCoreProbe): a slower machine shows (the VM reports no steal time); bursts of load within a run do not (0: off).
    */
   probeMs: 300,
   seed: 1,
