@@ -117,7 +117,8 @@ const PROBE_LOOP = `function spin(ms) {
  * worker thread at once for `ms`, in rounds per second, the slower of the two. Outside load that a VM
  * cannot see (no steal time is reported here) shows as a drop: on the 2-core dev VM 48k when quiet,
  * 39-40k for hours on a slower day; two-thread training figures from a run whose probe dipped
- * compare with nothing. Not a benchmark of ours: a label on one.
+ * compare with nothing. Bursts of load during a run escape it (it runs before). Not a benchmark of
+ * ours: a label on one.
  */
 export async function twoCoreProbe(ms = 300) {
   const { Worker } = await import('node:worker_threads');
