@@ -47,7 +47,7 @@ export function planBlocks(pieces: readonly Span[], shards: number, threads: num
  * (on a virtual machine, its core taken by the host) leaves the others smaller pieces to take over,
  * so the step waits for half a block rather than a whole one. Measured on the 2-core VM, seed at batch
  * 256 on two threads: blocks of 8, 8, 4, 4, 4, 4 shards instead of four of 8 won 10 of 12 paired runs
- * (+10% on the means, under outside load); lenet5 +2%. Any aligned tiling gives the same bits.
+ * (+12% on the means, under outside load); lenet5 +2%. Any aligned tiling gives the same bits.
  */
 function finerTail(blocks: Span[], shards: number, threads: number): Span[] {
   if (threads < 2) return blocks;

@@ -117,7 +117,7 @@ export class ClusterStrategy implements Strategy {
       if (liar.host.alive) throw new CnnError('CNN_ERR_BAD_RESULT', `${liar.why}, and the host could not be dropped`);
       this.#o.log.error({ host: liar.host.id, step: request.step + 1 }, `${liar.why}: host dropped, computing the step again without it`);
       // This machine's blocks of the step (its own pieces, and the piece it checked) are not needed any more.
-      for (const h of this.#o.membership.live()) if (h instanceof LocalHostLink) h.pool.forgetStep();
+      liar.local.pool.forgetStep();
       return this.trainStep(request);
     }
     const blocks = results.flatMap((r) => r.result.blocks);
@@ -144,11 +144,11 @@ export class ClusterStrategy implements Strategy {
 
   /**
    * Sums one randomly picked piece of a remote host's answer again on this machine's threads (see
-   * verifyEvery); returns the host and why when the two differ. Gradients must be equal bit for bit,
+   * verifyEvery); returns the host, why, and the local host that checked, when the two differ. Gradients must be equal bit for bit,
    * counts exactly; loss sums are compared to 1e-9 relative, since a piece's loss adds its blocks'
    * losses in an order that depends on how many threads summed them.
    */
-  async #verify(request: StepRequest, shards: number, results: Collected[]): Promise<{ host: HostLink; why: string } | null> {
+  async #verify(request: StepRequest, shards: number, results: Collected[]): Promise<{ host: HostLink; why: string; local: LocalHostLink } | null> {
     const every = this.#o.verifyEvery ?? 0;
     const random = this.#o.random ?? Math.random;
     const local = this.#o.membership.live().find((h): h is LocalHostLink => h instanceof LocalHostLink);
@@ -166,7 +166,7 @@ export class ClusterStrategy implements Strategy {
       this.#o.log.debug({ host: suspect.host.id, step: request.step + 1, shards: shardsText(theirs, shards) }, 'piece verified');
       return null;
     }
-    return { host: suspect.host, why: `step ${request.step + 1}: its sums of shards ${shardsText(theirs, shards)} differ from this machine's computation of the same shards` };
+    return { host: suspect.host, why: `step ${request.step + 1}: its sums of shards ${shardsText(theirs, shards)} differ from this machine's computation of the same shards`, local };
   }
 
   /**
