@@ -19,6 +19,8 @@ export interface RunnerContext {
   readonly y: Tensor | null;
   /** Phase-2 parameter ranges, the same list on every thread. */
   readonly ranges: readonly (readonly [number, number])[];
+  /** The range this thread claims first (its index among the host's threads): see StepChannel.claimRange. */
+  readonly home: number;
   readonly timer: ThreadTimer | null;
   /** Whether CNN_THREAD_FAULT applies here (worker threads; the main thread never injects). */
   readonly injectsFaults: boolean;
@@ -64,7 +66,8 @@ export class CommandRunner {
     const blocks: BlockSum[] = c.blocks.map((b) => ({ start: b.start, len: b.len, grad: setup.results[b.result], lossSum: 0, correct: 0, count: 0 }));
     // Every block is summed and marked by now (the barrier), so every thread decides alike.
     const refused = c.checkFinite && c.phase2 === Phase2.update && c.blocks.some((_, i) => !Number.isFinite(channel.stats(i).lossSum));
-    for (let r = channel.claimRange(c); r >= 0; r = channel.claimRange(c)) {
+    const home = this.#c.home;
+    for (let r = channel.claimRange(c, home); r >= 0; r = channel.claimRange(c, home)) {
       const [begin, end] = this.#c.ranges[r];
       timer?.rangeClaimed();
       if (refused) {

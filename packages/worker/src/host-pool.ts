@@ -164,7 +164,7 @@ export class HostPool {
     const runner = new CommandRunner({
       setup: s, channel: this.#channel, training, kernels: training.kernels, loss: o.loss, optimizer: o.optimizer ?? null,
       x: s.x && tensorOf(s.x), y: s.y && tensorOf(s.y), ranges: splitRange(o.params.length, o.threads),
-      timer: this.#channel.timer(this.#workers), injectsFaults: false,
+      home: this.#workers, timer: this.#channel.timer(this.#workers), injectsFaults: false,
     });
     return { runner, training, inference };
   }
@@ -195,7 +195,7 @@ export class HostPool {
       inferenceCapacity: THREAD_INFERENCE_CAPACITY,
       threads: o.threads,
       spinMs: o.threads <= availableParallelism() ? SPIN_MS : 0,
-      channel: StepChannel.create(o.maxShards, o.timings ? o.threads : 0).buffer,
+      channel: StepChannel.create(o.maxShards, { threads: o.threads, timing: o.timings }).buffer,
       maxBlocks: o.maxShards,
       results,
       modelConfig: o.modelConfig,

@@ -50,7 +50,7 @@ function attach(setup: HostSetup): Attached {
   const timer = channel.timer(threadIndex);
   const runner = new CommandRunner({
     setup, channel, training, kernels, loss, optimizer, x: setup.x && tensorOf(setup.x), y: setup.y && tensorOf(setup.y),
-    ranges: splitRange(setup.params.length, setup.threads), timer, injectsFaults: true,
+    ranges: splitRange(setup.params.length, setup.threads), home: threadIndex, timer, injectsFaults: true,
   });
   return { setup, loss, channel, runner, inference, timer };
 }
