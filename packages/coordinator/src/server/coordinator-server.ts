@@ -87,6 +87,12 @@ export class CoordinatorServer {
   readonly #connections = new Set<Connection>();
   /** Wrong tokens per remote address (without port) in the current window. */
   readonly #tokenFailures = new Map<string, { count: number; since: number }>();
+  /**
+   * Addresses (rateLimitKey) whose host sent sums that differ from this machine's (--verify-every):
+   * why, for the rest of the run. A host that lies once would otherwise join again with the token, and
+   * only the steps that happen to be checked catch it.
+   */
+  readonly #banned = new Map<string, string>();
   #heartbeat: NodeJS.Timeout | null = null;
   #runOver = false;
   #overReason = 'the run has ended';
@@ -250,6 +256,8 @@ export class CoordinatorServer {
       case 'hello': {
         expect('hello');
         if (this.#o.token !== null) this.#checkToken(c, m.token);
+        const ban = this.#banned.get(rateLimitKey(c.ip));
+        if (ban !== undefined) throw new ProtocolError('CNN_PROTO_BAD_RESULT', ban);
         c.name = m.name;
         c.threads = m.threads;
         c.state = 'welcomed';
@@ -266,7 +274,7 @@ export class CoordinatorServer {
         }
         if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
         c.state = 'ready';
-        c.link = new RemoteHostLink(c.id, c.name, c.threads, c.address, c.socket, (code, message) => this.#reject(c, code, message));
+        c.link = new RemoteHostLink(c.id, c.name, c.threads, c.address, c.socket, (code, message) => this.#refuseLiar(c, code, message));
         this.#o.membership.add(c.link);
         this.#o.log.info({ host: c.id, hostName: c.name, address: c.address, threads: c.threads }, 'host joined');
         return;
@@ -323,6 +331,15 @@ export class CoordinatorServer {
       if (this.#tokenFailures.size < MAX_TRACKED_ADDRESSES) break;
       this.#tokenFailures.delete(ip);
     }
+  }
+
+  /** Drops a host whose sums were wrong and refuses its address's hellos for the rest of the run. */
+  #refuseLiar(c: Connection, code: 'CNN_PROTO_BAD_RESULT', message: string): void {
+    const who = rateLimitKey(c.ip);
+    if (this.#banned.size < MAX_TRACKED_ADDRESSES) {
+      this.#banned.set(who, `a host at ${who} sent sums that differ from this machine's (${message}): hosts from that address are refused while this coordinator runs`);
+    }
+    this.#reject(c, code, message);
   }
 
   /** Sends the reason (so the host can print it), closes with the code's close code, logs it. */
