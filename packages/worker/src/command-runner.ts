@@ -65,7 +65,7 @@ export class CommandRunner {
     timer?.phase2Started();
     const blocks: BlockSum[] = c.blocks.map((b) => ({ start: b.start, len: b.len, grad: setup.results[b.result], lossSum: 0, correct: 0, count: 0 }));
     // Every block is summed and marked by now (the barrier), so every thread decides alike.
-    const refused = c.checkFinite && c.phase2 === Phase2.update && c.blocks.some((_, i) => !Number.isFinite(channel.stats(i).lossSum));
+    const refused = c.checkFinite && c.phase2 === Phase2.update && c.blocks.some((_, i) => !Number.isFinite(channel.blockLoss(i)));
     const home = this.#c.home;
     for (let r = channel.claimRange(c, home); r >= 0; r = channel.claimRange(c, home)) {
       const [begin, end] = this.#c.ranges[r];

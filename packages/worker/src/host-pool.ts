@@ -150,21 +150,21 @@ export class HostPool {
     this.#channel = new StepChannel(setup.channel, setup.maxBlocks);
     this.#timings = this.#channel.timingThreads > 0 ? [] : null;
     this.#workers = options.threads - 1;
-    this.#rangeCount = splitRange(options.params.length, options.threads).length;
+    const ranges = splitRange(options.params.length, options.threads);
+    this.#rangeCount = ranges.length;
     this.#pool = this.#workers === 0 ? undefined : leaseWorkers(this.#workers);
-    this.#own = this.#ownPart(options);
+    this.#own = this.#ownPart(options, ranges);
   }
 
   /** The calling thread's workspaces (from the heap, freed on close) and its runner (last timing row). */
-  #ownPart(o: HostPoolOptions): { runner: CommandRunner; training: Workspace; inference: Workspace } {
+  #ownPart(o: HostPoolOptions, ranges: readonly (readonly [number, number])[]): { runner: CommandRunner; training: Workspace; inference: Workspace } {
     const s = this.#setup;
     const requests = threadRequests(o.network, o.microBatch, o.maxShards);
     const training = Workspace.create(o.network, o.params, { capacity: o.microBatch, training: true, gradSlots: requests.trainingSlots });
     const inference = Workspace.create(o.network, o.params, { capacity: THREAD_INFERENCE_CAPACITY, training: false, gradSlots: 0 });
     const runner = new CommandRunner({
       setup: s, channel: this.#channel, training, kernels: training.kernels, loss: o.loss, optimizer: o.optimizer ?? null,
-      x: s.x && tensorOf(s.x), y: s.y && tensorOf(s.y), ranges: splitRange(o.params.length, o.threads),
-      home: this.#workers, timer: this.#channel.timer(this.#workers), injectsFaults: false,
+      x: s.x && tensorOf(s.x), y: s.y && tensorOf(s.y), ranges, home: this.#workers, timer: this.#channel.timer(this.#workers), injectsFaults: false,
     });
     return { runner, training, inference };
   }

@@ -325,8 +325,9 @@ export class StepChannel {
     }
   }
 
-  stats(i: number): Stats {
-    return { lossSum: this.#loss[i], correct: this.#counts[2 * i], count: this.#counts[2 * i + 1] };
+  /** Block i's loss sum (NaN: it was marked not finite). */
+  blockLoss(i: number): number {
+    return this.#loss[i];
   }
 
   /** Block i of the finished command as a BlockSum over `grad`, its result buffer (one object, no temporary). */
