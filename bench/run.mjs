@@ -9,19 +9,15 @@
  *
  *   pnpm bench -- --models seed lenet5 convnet --batch-sizes 32 256 --threads 1 2 --repeats 3 --max-steps N
  */
-import { mkdirSync, appendFileSync, writeFileSync, realpathSync } from 'node:fs';
-import os from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { DEFAULTS as CORE_DEFAULTS } from '@cnn/core';
 import { UsageError, parseFlags, runMain } from './lib/flags.mjs';
-import { machineInfo } from './lib/machine.mjs';
 import { PEER, ensurePeer, mnistDataDir, peerPaths, torchDdpArgs, torchDdpEnv, torchEnv, torchInferArgs, torchTrainArgs } from './lib/peer.mjs';
 import { runJsonLines } from './lib/proc.mjs';
-import { detailTable, issue5Tables, machineLines, mainTable, median, summarize } from './lib/report.mjs';
+import { detailTable, issue5Tables, machineLines, mainTable, summarize } from './lib/report.mjs';
+import { BENCH_DIR, REPO_ROOT, commandLine, openSession } from './lib/session.mjs';
 
-const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = resolve(BENCH_DIR, '..');
 const OURS_SCRIPT = join(BENCH_DIR, 'train-throughput.mjs');
 const PROFILE_SCRIPT = join(BENCH_DIR, 'profile.mjs');
 /** Runs the torch script unchanged and adds its peak RSS. */
@@ -117,7 +113,7 @@ const USAGE = `usage: pnpm bench -- [flags]   (= pnpm bench:peer; or: node bench
   --python PATH          interpreter for the torch script (default: ${PEER.python}, env ${PEER.pythonEnv})
   --torch-script PATH    (default: ${PEER.script} from the repo root, env ${PEER.scriptEnv})
   --no-install           fail instead of apt-get installing ${PEER.packages.join(' ')}
-  --tag T                label stored in every record; --out FILE: JSON lines (default: bench/results/<time>.jsonl)`;
+  --tag T                label stored in every record; --out FILE: JSON lines (default: bench/results/<time>-peer.jsonl)`;
 
 async function checkThreads(threads) {
   const extra = threads.filter((t) => t > 1);
@@ -201,27 +197,16 @@ async function main(argv) {
   const o = { ...DEFAULTS, ...flags };
   o.dataDir = realpathSync(o.dataDir ?? mnistDataDir());
   await checkThreads(o.threads);
-  const started = new Date();
-  const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const out = resolve(o.out ?? join(BENCH_DIR, 'results', `${stamp}${o.tag ? `-${o.tag}` : ''}.jsonl`));
-  mkdirSync(dirname(out), { recursive: true });
-  const write = (rec) => appendFileSync(out, `${JSON.stringify(rec)}\n`);
-  const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
-
+  const session = openSession({ name: 'peer', command: commandLine('bench', argv), options: o, tag: o.tag, out: o.out });
+  const { header, write, log } = session;
   const peer = peerPaths(REPO_ROOT, o);
-  const peerPackages = ensurePeer(peer, { install: o.install, log });
-  const shown = argv.filter((a) => a !== '--');
-  const header = {
-    kind: 'bench_run', started: started.toISOString(),
-    command: `pnpm bench${shown.length ? ` -- ${shown.join(' ')}` : ''}`,
-    options: o, machine: machineInfo(REPO_ROOT), loadavg_start: os.loadavg(), peer: { ...peer, packages: peerPackages },
-  };
-  write(header);
+  header.peer = { ...peer, packages: ensurePeer(peer, { install: o.install, log }) };
+  write({ kind: 'peer', ...header.peer });
 
   const { train, ddp, infer } = plan(o);
   const configs = [...train, ...ddp, ...infer];
   const total = (train.length + infer.length) * o.repeats * 2 + ddp.length * o.repeats;
-  log(`${configs.length} configurations x ${o.repeats} repeats x 2 sides = ${total} runs; raw records: ${relative(process.cwd(), out)}`);
+  log(`${configs.length} configurations x ${o.repeats} repeats x 2 sides = ${total} runs`);
   const runs = [];
   let done = 0;
   let torchEnvRecord;
@@ -261,17 +246,9 @@ async function main(argv) {
   }
 
   const profileMd = o.profile ? await runProfile(o, write, log) : null;
-  header.duration_s = (Date.now() - started.getTime()) / 1000;
-  header.loadavg_end = os.loadavg();
   header.torch_env = torchEnvRecord;
-  header.others_cores_median = median(runs.map((r) => r.others_cores));
   const rows = { train: summarize(train, runs), ddp: summarize(ddp, runs), infer: summarize(infer, runs) };
-  write({ kind: 'summary', duration_s: header.duration_s, loadavg_end: header.loadavg_end, others_cores_median: header.others_cores_median, ...rows });
-
-  const text = markdown(header, rows, o, profileMd);
-  writeFileSync(out.replace(/\.jsonl$/, '') + '.md', text);
-  process.stdout.write(`\n${text}`);
-  log(`done in ${Math.round(header.duration_s)} s; raw records ${relative(process.cwd(), out)}, table ${relative(process.cwd(), out.replace(/\.jsonl$/, ''))}.md`);
+  session.finish((h) => markdown(h, rows, o, profileMd), { othersCores: runs.map((r) => r.others_cores), summary: { torch_env: torchEnvRecord, ...rows } });
 }
 
 runMain('bench', USAGE, main);
