@@ -124,6 +124,35 @@ describe('wrong tokens are rate-limited per address', () => {
   });
 });
 
+describe('a host caught with wrong sums', () => {
+  it('is dropped, and every later hello from its address is refused with the reason, after the token check', async () => {
+    const { url, membership } = await serve();
+    const liar = await connect(url);
+    liar.socket.send(hello(TOKEN));
+    await within(new Promise<void>((resolve) => {
+      const poll = setInterval(() => liar.received.length > 0 && (clearInterval(poll), resolve()), 5);
+    }), 'the welcome');
+    liar.socket.send(encode({ type: 'ready', version: PROTOCOL_VERSION, modelFingerprint: RUN.modelFingerprint, datasetFingerprint: RUN.datasetFingerprint }));
+    await within(membership.waitFor(1), 'the host to join');
+    // What ClusterStrategy's check does when a piece's sums differ from this machine's.
+    membership.live()[0].refuse!('CNN_PROTO_BAD_RESULT', 'step 3: its sums of shards [2, 4) differ from this machine\'s computation');
+    expect(await within(liar.closed, 'the refusal')).toBe(4012);
+
+    const again = await connect(url);
+    again.socket.send(hello(TOKEN));
+    expect(await within(again.closed, 'the refusal')).toBe(4012);
+    expect(again.received).toEqual([expect.objectContaining({
+      type: 'reject', code: 'CNN_PROTO_BAD_RESULT',
+      message: 'a host at 127.0.0.1 sent sums that differ from this machine\'s (step 3: its sums of shards [2, 4) differ from this machine\'s computation): hosts from that address are refused while this coordinator runs',
+    })]);
+    // Without the token it learns nothing of the ban.
+    const guess = await connect(url);
+    guess.socket.send(hello('guess'));
+    expect(await within(guess.closed, 'the refusal')).toBe(4002);
+    expect(guess.received.map((m) => m.type === 'reject' && m.code)).toEqual(['CNN_PROTO_BAD_TOKEN']);
+  });
+});
+
 describe('before the handshake completes', () => {
   it(`a connection that sends more than ${HANDSHAKE_MAX_BYTES} bytes is cut, without buffering up to maxPayload`, async () => {
     const { url, lines, membership } = await serve();
