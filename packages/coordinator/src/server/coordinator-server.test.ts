@@ -76,6 +76,18 @@ async function connect(url: string): Promise<Client> {
 
 const hello = (token: string) => encode({ type: 'hello', version: PROTOCOL_VERSION, token, name: 'test', threads: 1 });
 
+/** A client through the whole handshake (hello, welcome, ready with the run's fingerprints): a host in good standing. */
+async function joined(url: string, membership: Membership): Promise<Client> {
+  const c = await connect(url);
+  c.socket.send(hello(TOKEN));
+  await within(new Promise<void>((resolve) => {
+    const poll = setInterval(() => c.received.length > 0 && (clearInterval(poll), resolve()), 5);
+  }), 'the welcome');
+  c.socket.send(encode({ type: 'ready', version: PROTOCOL_VERSION, modelFingerprint: RUN.modelFingerprint, datasetFingerprint: RUN.datasetFingerprint }));
+  await within(membership.waitFor(membership.live().length + 1), 'the host to join');
+  return c;
+}
+
 async function within<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), PATIENCE_MS)));
@@ -127,13 +139,7 @@ describe('wrong tokens are rate-limited per address', () => {
 describe('a host caught with wrong sums', () => {
   it('is dropped, and every later hello from its address is refused with the reason, after the token check', async () => {
     const { url, membership } = await serve();
-    const liar = await connect(url);
-    liar.socket.send(hello(TOKEN));
-    await within(new Promise<void>((resolve) => {
-      const poll = setInterval(() => liar.received.length > 0 && (clearInterval(poll), resolve()), 5);
-    }), 'the welcome');
-    liar.socket.send(encode({ type: 'ready', version: PROTOCOL_VERSION, modelFingerprint: RUN.modelFingerprint, datasetFingerprint: RUN.datasetFingerprint }));
-    await within(membership.waitFor(1), 'the host to join');
+    const liar = await joined(url, membership);
     // What ClusterStrategy's check does when a piece's sums differ from this machine's.
     membership.live()[0].refuse!('CNN_PROTO_BAD_RESULT', 'step 3: its sums of shards [2, 4) differ from this machine\'s computation');
     expect(await within(liar.closed, 'the refusal')).toBe(4012);
@@ -175,13 +181,7 @@ describe('before the handshake completes', () => {
 
   it('a ready host may send frames larger than the handshake cap (results are sized by the model)', async () => {
     const { url, membership } = await serve();
-    const c = await connect(url);
-    c.socket.send(hello(TOKEN));
-    await within(new Promise<void>((resolve) => {
-      const poll = setInterval(() => c.received.length > 0 && (clearInterval(poll), resolve()), 5);
-    }), 'the welcome');
-    c.socket.send(encode({ type: 'ready', version: PROTOCOL_VERSION, modelFingerprint: RUN.modelFingerprint, datasetFingerprint: RUN.datasetFingerprint }));
-    await within(membership.waitFor(1), 'the host to join');
+    const c = await joined(url, membership);
     // A whole result for a work order it was never given: decoded (not cut), then refused for what it says.
     c.socket.send(encode({ type: 'result', version: PROTOCOL_VERSION, work: 99, step: 0, computeMs: 1, pieces: [{ start: 0, len: 1, lossSum: 1, correct: 0, count: 8, grad: new Float32Array(PARAMS) }] }));
     expect(await within(c.closed, 'the refusal')).toBe(4005);

@@ -135,7 +135,6 @@ function maxOf(t: Tensor): number {
   return max;
 }
 
-
 /** The bytes of a typed array in little-endian order, so hosts of either byte order agree on a fingerprint. */
 function littleEndianBytes(a: Tensor['storage']): Uint8Array {
   const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

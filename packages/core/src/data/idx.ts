@@ -42,7 +42,6 @@ const EXPECTED_MAGIC =
 /** Magic bytes of a gzip member (RFC 1952). No IDX file starts with them: its first two bytes are zero. */
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
 
-
 /** Reads an IDX file, plain or gzipped. Throws CnnError CNN_ERR_FILE_NOT_FOUND or CNN_ERR_BAD_IDX. */
 export function readIdxFile(path: string): IdxArray {
   let bytes: Uint8Array;
